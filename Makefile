@@ -1,0 +1,58 @@
+# cyclesem — `make train` and `make test` do all set-up (a .venv with the package and its dependencies).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.cyclesem-installed
+ARGS   ?=
+
+.PHONY: install train test test-fast sweep sweep-low report bench lint format clean distclean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## train on the embedded synthetic pair with 10 % real data (any Hydra override via ARGS="...")
+train: $(STAMP)
+	$(PY) -m cyclesem.train data.real_frac=0.1 $(ARGS)
+
+## the whole test suite (what CI runs)
+test: $(STAMP)
+	WANDB_MODE=disabled $(PY) -m pytest -q $(ARGS)
+
+## the suite without tests marked slow
+test-fast: $(STAMP)
+	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(ARGS)
+
+## the real-fraction study: cyclesem and baseline × 11 fractions (see experiments/real_frac_sweep)
+sweep: $(STAMP)
+	$(PY) -m cyclesem.train -m +experiment=real_frac_sweep $(ARGS)
+
+sweep-low: $(STAMP)
+	$(PY) -m cyclesem.train -m +experiment=real_frac_sweep_low $(ARGS)
+
+## collect a sweep: make report SWEEP=multirun/<date>/<time>
+report: $(STAMP)
+	$(PY) -m cyclesem.report $(SWEEP)
+
+## training-step benchmark (see experiments/throughput)
+bench: $(STAMP)
+	$(PY) -m cyclesem.bench $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check cyclesem tests
+
+format: $(STAMP)
+	$(PY) -m ruff format cyclesem tests
+
+## remove run outputs (keeps .venv and the generated data)
+clean:
+	rm -rf outputs multirun wandb lightning_logs .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+## also remove the virtual environment and generated data
+distclean: clean
+	rm -rf $(VENV) data *.egg-info

@@ -1,0 +1,3 @@
+"""cyclesem: CycleGAN style transfer + semantic segmentation for domain adaptation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"""Copies of F_T that the generators' semantic terms may go through instead of F_T itself.
+
+- ``ema``: an exponential moving average of F_T, updated after every segmenter step, never stepped by
+  the generators' loss — the generators cannot co-adapt with a classifier that moves this slowly.
+- ``frozen``: a copy pre-trained on the run's labelled images and then frozen (CyCADA pre-trains on
+  source only; ``pretrain_on=target`` judges translations by real target semantics instead).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from cyclesem.losses import semantic_loss
+
+
+@contextmanager
+def frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Parameters of `modules` get no gradient inside the block (inputs still do)."""
+    params = [p for m in modules if m is not None for p in m.parameters()]
+    previous = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, previous):
+            p.requires_grad_(flag)
+
+
+def classifier_copy(segmenter: nn.Module) -> nn.Module:
+    """A gradient-free copy of F_T in eval mode (BatchNorm uses running statistics)."""
+    clone = copy.deepcopy(segmenter)
+    clone.requires_grad_(False)
+    return clone.eval()
+
+
+@torch.no_grad()
+def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """average ← decay·average + (1 − decay)·model for parameters; buffers (BN statistics) are copied."""
+    for avg_p, p in zip(average.parameters(), model.parameters()):
+        avg_p.lerp_(p.detach(), 1.0 - decay)
+    for avg_b, b in zip(average.buffers(), model.buffers()):
+        avg_b.copy_(b)
+
+
+def pretrain_classifier(
+    classifier: nn.Module,
+    datasets: list[Dataset],
+    make_optimizer: Callable[..., torch.optim.Optimizer],
+    *,
+    epochs: int,
+    batch_size: int,
+    device: torch.device,
+    class_weights: torch.Tensor | None = None,
+    max_batches: int | None = None,
+    seed: int = 0,
+) -> list[float]:
+    """Train `classifier` on the labelled `datasets` for `epochs`, then freeze it. Returns epoch mean losses."""
+    dataset = torch.utils.data.ConcatDataset(datasets)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=False,
+                        generator=torch.Generator().manual_seed(seed))
+    classifier.requires_grad_(True).train()
+    optimizer = make_optimizer(classifier.parameters())
+    history = []
+    for _ in range(epochs):
+        losses = []
+        for i, batch in enumerate(loader):
+            if max_batches is not None and i >= max_batches:
+                break
+            logits = classifier(batch["image"].to(device))  # (B, C, H, W)
+            loss = semantic_loss(logits, batch["label"].to(device), class_weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        history.append(sum(losses) / max(len(losses), 1))
+    classifier.requires_grad_(False)
+    classifier.eval()
+    return history

@@ -1,0 +1,181 @@
+"""`DomainMixDataModule`: a labelled set of fixed size N mixing real (target) and source images.
+
+round(real_frac·N) labelled target images, the rest labelled source. Each pool is shuffled once with
+`seed`, and a fraction takes the first k of that permutation, so subsets are nested across fractions
+(the 10 % target subset is inside the 20 % one). Every training batch is
+``{"source": {"image", "label"}, "target": {"image", "label"}}`` with either side absent when it has
+no images (real_frac 0 or 1, unless ``unlabeled_target`` adds the rest of the target train split with
+all-255 labels). An epoch is ceil(N / batch_size) batches whatever the fraction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import CombinedLoader
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
+
+from cyclesem.data.image_io import DatasetError
+from cyclesem.data.labels import NUM_CLASSES
+
+DatasetFactory = Callable[..., Dataset]
+
+
+def split_labeled(num_labeled: int, real_frac: float) -> tuple[int, int]:
+    """(number of source images, number of target images) in a labelled set of size N."""
+    num_target = int(round(real_frac * num_labeled))
+    return num_labeled - num_target, num_target
+
+
+def nested_indices(pool_size: int, count: int, seed: int, *, salt: int) -> np.ndarray:
+    """The first `count` items of one seeded permutation of the pool: nested across counts."""
+    rng = np.random.default_rng([seed, salt])
+    return rng.permutation(pool_size)[:count]
+
+
+class EpochSampler(Sampler[int]):
+    """`num_samples` indices per epoch from repeated seeded permutations; the order depends only on
+    (seed, epoch), so a resumed run sees the same data order. Lightning calls `set_epoch`."""
+
+    def __init__(self, size: int, num_samples: int, seed: int) -> None:
+        self.size, self.num_samples, self.seed, self.epoch = size, num_samples, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        repeats = math.ceil(self.num_samples / self.size)
+        order = torch.cat([torch.randperm(self.size, generator=generator) for _ in range(repeats)])
+        return iter(order[: self.num_samples].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def _root_of(factory: DatasetFactory) -> Any:
+    return getattr(factory, "keywords", {}).get("root", "<set>")
+
+
+class DomainMixDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        *,
+        source: DatasetFactory,
+        target_train: DatasetFactory,
+        target_val: DatasetFactory,
+        real_frac: float,
+        num_labeled: int,
+        batch_size: int,
+        val_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        unlabeled_target: bool = False,
+        seed: int = 0,
+        paired: DatasetFactory | None = None,
+        prepare: Callable[[], Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= real_frac <= 1.0:
+            raise ValueError(f"real_frac={real_frac} is out of range: expected a float in [0, 1]")
+        self.source_factory, self.target_factory, self.val_factory = source, target_train, target_val
+        self.paired_factory, self.prepare = paired, prepare
+        self.real_frac, self.num_labeled, self.seed = real_frac, num_labeled, seed
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
+        self.unlabeled_target = unlabeled_target
+        self.num_source, self.num_target = split_labeled(num_labeled, real_frac)
+        self.train_sets: dict[str, Dataset] = {}
+        self.labeled_sets: dict[str, Subset] = {}
+
+    def prepare_data(self) -> None:
+        if self.prepare is not None:
+            self.prepare()
+
+    def _build(self, factory: DatasetFactory, key: str, **kwargs: Any) -> Dataset:
+        if _root_of(factory) is None:
+            raise DatasetError(
+                f"data.{key}.root is not set: point it at the dataset (or set GTA5_ROOT / CITYSCAPES_ROOT), "
+                "or use data=synthetic for the embedded synthetic pair"
+            )
+        return factory(**kwargs)
+
+    def _labeled_subset(self, dataset: Dataset, count: int, name: str, salt: int) -> Subset:
+        if count > len(dataset):
+            raise DatasetError(
+                f"data.num_labeled={self.num_labeled} at data.real_frac={self.real_frac} needs {count} labelled "
+                f"{name} images but {_root_of(self.source_factory if salt == 0 else self.target_factory)} has "
+                f"only {len(dataset)}: lower data.num_labeled"
+            )
+        return Subset(dataset, nested_indices(len(dataset), count, self.seed, salt=salt).tolist())
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and not self.train_sets:
+            if self.num_source > 0:
+                source = self._build(self.source_factory, "source")
+                self.labeled_sets["source"] = self._labeled_subset(source, self.num_source, "source", salt=0)
+                self.train_sets["source"] = self.labeled_sets["source"]
+            target_parts: list[Dataset] = []
+            if self.num_target > 0 or self.unlabeled_target:
+                target = self._build(self.target_factory, "target_train")
+                labeled = self._labeled_subset(target, self.num_target, "target", salt=1)
+                if self.num_target > 0:
+                    self.labeled_sets["target"] = labeled
+                    target_parts.append(labeled)
+                if self.unlabeled_target:
+                    rest = sorted(set(range(len(target))) - set(labeled.indices))
+                    if rest:
+                        unlabeled = self._build(self.target_factory, "target_train", labeled=False)
+                        target_parts.append(Subset(unlabeled, rest))
+            if target_parts:
+                self.train_sets["target"] = ConcatDataset(target_parts) if len(target_parts) > 1 else target_parts[0]
+        if not hasattr(self, "val_set"):
+            self.val_set = self._build(self.val_factory, "target_val")
+            self.paired_set = self.paired_factory() if self.paired_factory is not None else None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.num_labeled / self.batch_size)
+
+    def _loader(self, dataset: Dataset, sampler: Sampler | None, batch_size: int, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            drop_last=drop_last,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> CombinedLoader:
+        num_samples = self.steps_per_epoch * self.batch_size
+        loaders = {
+            side: self._loader(ds, EpochSampler(len(ds), num_samples, self.seed + salt), self.batch_size, True)
+            for salt, (side, ds) in enumerate(sorted(self.train_sets.items()))
+        }
+        return CombinedLoader(loaders, mode="min_size")
+
+    def val_dataloader(self) -> list[DataLoader]:
+        loaders = [self._loader(self.val_set, None, self.val_batch_size, False)]
+        if self.paired_set is not None:
+            loaders.append(self._loader(self.paired_set, None, self.val_batch_size, False))
+        return loaders
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, None, self.val_batch_size, False)
+
+    def labeled_class_counts(self) -> np.ndarray:
+        """Pixel count per trainId over the labelled training images (both domains), (19,) int64."""
+        counts = np.zeros(NUM_CLASSES, dtype=np.int64)
+        for subset in self.labeled_sets.values():
+            for index in subset.indices:
+                train_ids = subset.dataset.read_train_ids(index)
+                counts += np.bincount(train_ids[train_ids < NUM_CLASSES].ravel(), minlength=NUM_CLASSES)
+        return counts

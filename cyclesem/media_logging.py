@@ -1,0 +1,71 @@
+"""Image panels and per-class tables for whichever loggers a run has (W&B, TensorBoard, CSV)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from cyclesem.data.labels import CLASS_NAMES, IGNORE_INDEX
+from cyclesem.visualize import colorize, image_grid, save_png, to_uint8_image
+
+_CLASS_LABELS = {i: name for i, name in enumerate(CLASS_NAMES)} | {IGNORE_INDEX: "ignore"}
+
+
+def _panel_columns(batch: Mapping, fakes, prediction: torch.Tensor) -> tuple[list[np.ndarray], list[str]]:
+    """First image of the batch: source | source→target | source rec. | target | target→source | prediction | truth."""
+    columns, titles = [], []
+    if batch.get("source") is not None:
+        columns.append(to_uint8_image(batch["source"]["image"][0]))
+        titles.append("source")
+        if fakes is not None:
+            columns += [to_uint8_image(fakes.source_as_target[0]), to_uint8_image(fakes.source_rec[0])]
+            titles += ["source→target", "source rec."]
+    shown = batch.get("target") or batch.get("source")
+    if batch.get("target") is not None:
+        columns.append(to_uint8_image(shown["image"][0]))
+        titles.append("target")
+        if fakes is not None:
+            columns.append(to_uint8_image(fakes.target_as_source[0]))
+            titles.append("target→source")
+    columns += [colorize(prediction.cpu().numpy()), colorize(shown["label"][0].cpu().numpy())]
+    titles += ["prediction", "ground truth"]
+    return columns, titles
+
+
+@rank_zero_only
+def log_panels(loggers: Sequence[Logger], batch: Mapping, fakes, prediction: torch.Tensor, step: int) -> None:
+    columns, titles = _panel_columns(batch, fakes, prediction)
+    grid = image_grid([columns], titles)  # (h, w, 3) uint8
+    shown = batch.get("target") or batch.get("source")
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            masks = {
+                "prediction": {"mask_data": prediction.cpu().numpy().astype(np.uint8), "class_labels": _CLASS_LABELS},
+                "ground_truth": {"mask_data": shown["label"][0].cpu().numpy().astype(np.uint8),
+                                 "class_labels": _CLASS_LABELS},
+            }
+            logger.experiment.log({
+                "train/panel": wandb.Image(grid, caption=" | ".join(titles)),
+                "train/segmentation": wandb.Image(to_uint8_image(shown["image"][0]), masks=masks),
+                "trainer/global_step": step,
+            })
+        elif isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image("train/panel", grid, step, dataformats="HWC")
+        elif isinstance(logger, CSVLogger):
+            save_png(grid, Path(logger.log_dir) / "panels" / f"step{step:07d}.png")
+
+
+@rank_zero_only
+def log_class_table(loggers: Sequence[Logger], split: str, per_class_iou: torch.Tensor, step: int) -> None:
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            rows = [[name, None if math.isnan(v) else v] for name, v in zip(CLASS_NAMES, per_class_iou.tolist())]
+            logger.log_table(key=f"{split}/per_class_iou", columns=["class", "IoU"], data=rows, step=step)

@@ -1,0 +1,65 @@
+"""What a run records about itself in metrics.json: its settings, the software and the commit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+PACKAGES = ("cyclesem", "torch", "torchvision", "lightning", "hydra-core", "torchmetrics", "albumentations", "wandb")
+
+
+def _choice(group: str) -> str | None:
+    try:
+        return HydraConfig.get().runtime.choices.get(group)
+    except ValueError:  # not running under Hydra (tests that build configs with compose)
+        return None
+
+
+def config_summary(cfg: DictConfig) -> dict[str, Any]:
+    method = _choice("model") or ("cyclesem" if cfg.model.get("gen_s2t") is not None else "baseline")
+    return {
+        "method": method,
+        "data": _choice("data"),
+        "real_frac": float(cfg.data.real_frac),
+        "num_labeled": int(cfg.data.num_labeled),
+        "unlabeled_target": bool(cfg.data.unlabeled_target),
+        "semantic_classifier": str(OmegaConf.select(cfg, "model.semantic_classifier")),
+        "sweep_name": cfg.get("sweep_name"),
+        "config": OmegaConf.to_container(cfg, resolve=False, enum_to_str=True),
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment_record(seed: int) -> dict[str, Any]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return {"seed": int(seed), "versions": versions, "git_commit": git_commit()}
+
+
+def write_metrics(output_dir: Path, record: dict[str, Any]) -> Path:
+    """Write <output_dir>/metrics.json atomically (a reader never sees half a file)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "metrics.json"
+    tmp = path.with_suffix(f".json.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,127 @@
+"""Train CycleGAN + segmenter (or the baseline), test the best checkpoint, write metrics.json.
+
+    python -m cyclesem.train data.real_frac=0.1
+    python -m cyclesem.train -m +experiment=real_frac_sweep
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from cyclesem.config import ConfigError, validate
+from cyclesem.run_record import config_summary, environment_record, write_metrics
+
+
+def to_plain(cfg: DictConfig) -> dict:
+    """Resolved plain-Python copy of a config node (enums as strings), stored in checkpoints."""
+    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
+    """Objects from config: the datamodule, the module and a Trainer with loggers and callbacks."""
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model, _convert_="object")
+    model.model_config, model.data_config = to_plain(cfg.model), to_plain(cfg.data)
+    loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None and "_target_" in c]
+    callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None and "_target_" in c]
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    return datamodule, model, trainer
+
+
+def _resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
+    if ckpt_path is None:
+        return None
+    path = output_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        hint = " (ckpt_path=last resumes the run in hydra.run.dir; pass that run's directory)" if ckpt_path == "last" else ""
+        raise FileNotFoundError(f"checkpoint {path} does not exist{hint}")
+    return str(path)
+
+
+def _scores(results: dict[str, Any], split: str) -> dict[str, float]:
+    return {k.split("/", 1)[1]: float(v) for k, v in results.items() if k.startswith(f"{split}/")}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test, and record. Returns the metrics record written to <run_dir>/metrics.json."""
+    started = time.time()
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule, model, trainer = build(cfg)
+    ckpt_path = _resolve_ckpt(cfg.ckpt_path, output_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    val = _scores(trainer.callback_metrics, "val")
+    test: dict[str, float] = {}
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    if cfg.run_test:
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        test = _scores(results[0] if results else {}, "test")
+    wandb_dir = next((lg.experiment.dir for lg in trainer.loggers if isinstance(lg, WandbLogger)
+                      and getattr(lg.experiment, "dir", None)), None)
+    record = {
+        "status": "completed",
+        "val": val,
+        "test": test,
+        "best_checkpoint": best,
+        "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
+        "epochs": trainer.current_epoch,
+        "wall_time_s": round(time.time() - started, 1),
+        "wandb_dir": wandb_dir,
+        **config_summary(cfg),
+        **environment_record(cfg.seed),
+    }
+    write_metrics(output_dir, record)
+    final = test or val
+    if trainer.is_global_zero:
+        print(f"\n{record['method']} real_frac={cfg.data.real_frac}: fwIoU={final.get('fwIoU', float('nan')):.4f} "
+              f"mIoU={final.get('mIoU', float('nan')):.4f} ({'test' if test else 'val'}, target val split)\n"
+              f"run dir: {output_dir}\ncheckpoint: {best or record['last_checkpoint']}\n"
+              + (f"W&B run: {wandb_dir} (sync with `wandb sync {Path(wandb_dir).parent}`)\n" if wandb_dir else ""))
+    return record
+
+
+def _fresh_run_dir(output_dir: Path) -> bool:
+    """True when the directory holds only what Hydra wrote before the job started."""
+    return output_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in output_dir.iterdir())
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> dict[str, Any] | None:
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        validate(cfg)
+    except ConfigError as err:  # a single run is checked before Hydra creates its directory; a sweep job here
+        if _fresh_run_dir(output_dir):
+            shutil.rmtree(output_dir)
+        raise ConfigError(f"Config error: {err}") from None
+    if multirun and cfg.sweep_name is None:
+        with open_dict(cfg):
+            cfg.sweep_name = output_dir.parent.name
+    try:
+        return train(cfg)
+    except Exception as err:
+        write_metrics(output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}",
+                                   **config_summary(cfg), **environment_record(cfg.seed)})
+        raise
+    finally:
+        if "wandb" in (cfg.logger or {}):
+            import wandb
+
+            wandb.finish()
+
+
+if __name__ == "__main__":
+    main()
