@@ -1,0 +1,194 @@
+"""CycleSemModule's three optimizer steps, on tiny networks and without a Trainer."""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import pytest
+import torch
+
+from cyclesem.classifier_copies import frozen
+from cyclesem.losses import semantic_loss
+from cyclesem.models.discriminator import PatchDiscriminator
+from cyclesem.models.generator import ResnetGenerator
+from cyclesem.models.segmenter import UNet
+from cyclesem.module import CycleSemModule
+
+H, W = 32, 32
+
+
+def make_module(*, baseline: bool = False, lr: float = 1e-2, optimizer=torch.optim.Adam, **kwargs) -> CycleSemModule:
+    torch.manual_seed(0)
+    nets = {} if baseline else dict(
+        gen_s2t=ResnetGenerator(ngf=4, n_blocks=1), gen_t2s=ResnetGenerator(ngf=4, n_blocks=1),
+        disc_s=PatchDiscriminator(ndf=4), disc_t=PatchDiscriminator(ndf=4),
+        optimizer_g=partial(optimizer, lr=lr), optimizer_d=partial(optimizer, lr=lr),
+    )
+    module = CycleSemModule(segmenter=UNet(base_channels=4, depth=2), optimizer_seg=partial(optimizer, lr=lr),
+                            pool_size=4, **nets, **kwargs)
+    # run the steps without a Trainer: plain backward, no clipping, no logging
+    module.manual_backward = lambda loss: loss.backward()
+    module.log_dict = lambda *args, **kw: None
+    module.maybe_log_panels = lambda *args, **kw: None
+    optimizers = module.configure_optimizers()[0]
+    module.optimizers = lambda: optimizers if len(optimizers) > 1 else optimizers[0]
+    return module
+
+
+def make_batch(sides=("source", "target"), unlabeled_target: bool = False) -> dict:
+    g = torch.Generator().manual_seed(1)
+    batch = {}
+    for side in sides:
+        label = torch.randint(0, 19, (2, H, W), generator=g)
+        if side == "target" and unlabeled_target:
+            label = torch.full_like(label, 255)
+        batch[side] = {"image": torch.rand(2, 3, H, W, generator=g) * 2 - 1, "label": label}
+    return batch
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters only: BatchNorm running statistics move with every forward in train mode."""
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+def changed(before: dict, module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.named_parameters())
+
+
+def test_each_step_updates_only_its_own_group():
+    module = make_module()
+    opt_g, opt_d, opt_seg = module.optimizers()
+    batch = make_batch()
+    groups = {"gen": [module.gen_s2t, module.gen_t2s], "disc": [module.disc_s, module.disc_t],
+              "seg": [module.segmenter]}
+
+    def states():
+        return {name: [snapshot(n) for n in nets] for name, nets in groups.items()}
+
+    def moved(before):
+        return {name: any(changed(b, n) for b, n in zip(before[name], nets)) for name, nets in groups.items()}
+
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    before = states()
+    fused, ok = module.generator_step(opt_g, fakes, batch, {})
+    assert ok and moved(before) == {"gen": True, "disc": False, "seg": False}
+    before = states()
+    assert module.discriminator_step(opt_d, fakes, batch["source"]["image"], batch["target"]["image"], {})
+    assert moved(before) == {"gen": False, "disc": True, "seg": False}
+    before = states()
+    assert module.segmenter_step(opt_seg, fakes.source_as_target.detach(), batch["source"]["label"],
+                                 batch["target"]["image"], batch["target"]["label"], fused, {})
+    assert moved(before) == {"gen": False, "disc": False, "seg": True}
+
+
+def test_discriminators_frozen_during_generator_step():
+    module = make_module()
+    batch = make_batch()
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, {})
+    for p in [*module.disc_s.parameters(), *module.disc_t.parameters()]:
+        assert p.grad is None and p.requires_grad  # no gradient reached them, and the freeze was undone
+    assert all(p.grad is not None for p in module.gen_s2t.parameters())
+
+
+@pytest.mark.parametrize("sem_source,seg_source", [(1.0, 1.0), (0.5, 2.0)])
+def test_fused_semantic_gradient_equals_sequential(sem_source, seg_source):
+    """One segmenter forward on source_as_target feeding both groups gives the gradients of the
+    straightforward computation: generator loss with F_T frozen, then the segmenter loss on detached fakes."""
+    loss = dict(sem_source=sem_source, seg_source=seg_source, sem_target=1.0, seg_target=1.0)
+    fused_module = make_module(lr=0.0, optimizer=torch.optim.SGD, loss=loss)
+    reference = copy.deepcopy(fused_module)
+    batch = make_batch()
+    assert fused_module.fuses_source_term()
+    fused_module.training_step(batch, 0)
+
+    # sequential reference on an identical copy
+    x_s, y_s = batch["source"]["image"], batch["source"]["label"]
+    x_t, y_t = batch["target"]["image"], batch["target"]["label"]
+    fakes = reference.translate(x_s, x_t)
+    with frozen(reference.disc_s, reference.disc_t, reference.segmenter):
+        g_total = reference.weights.gan * (
+            torch.mean((reference.disc_t(fakes.source_as_target) - 1) ** 2)
+            + torch.mean((reference.disc_s(fakes.target_as_source) - 1) ** 2))
+        g_total = g_total + reference.weights.cycle * ((fakes.source_rec - x_s).abs().mean()
+                                                       + (fakes.target_rec - x_t).abs().mean())
+        g_total = g_total + reference.weights.cycle * reference.weights.identity * (
+            (reference.gen_s2t(x_t) - x_t).abs().mean() + (reference.gen_t2s(x_s) - x_s).abs().mean())
+        g_total = g_total + sem_source * semantic_loss(reference.segmenter(fakes.source_as_target), y_s)
+        g_total = g_total + semantic_loss(reference.segmenter(fakes.target_rec), y_t)
+    g_total.backward()
+    seg_total = (seg_source * semantic_loss(reference.segmenter(fakes.source_as_target.detach()), y_s)
+                 + semantic_loss(reference.segmenter(x_t), y_t))
+    seg_total.backward()
+
+    for net in ("gen_s2t", "gen_t2s", "segmenter"):
+        for (name, p_fused), p_ref in zip(getattr(fused_module, net).named_parameters(),
+                                          getattr(reference, net).parameters()):
+            torch.testing.assert_close(p_fused.grad, p_ref.grad, rtol=1e-4, atol=1e-6, msg=f"{net}.{name}")
+
+
+def test_baseline_trains_segmenter_on_raw_images():
+    module = make_module(baseline=True)
+    before = snapshot(module.segmenter)
+    module.training_step(make_batch(), 0)
+    assert not module.has_gan and changed(before, module.segmenter)
+
+
+@pytest.mark.parametrize("sides", [("source",), ("target",)])
+def test_one_domain_batches_skip_gan_terms(sides):
+    module = make_module()
+    gen_before, seg_before = snapshot(module.gen_s2t), snapshot(module.segmenter)
+    module.training_step(make_batch(sides), 0)
+    assert not changed(gen_before, module.gen_s2t)  # no translation without both domains
+    assert changed(seg_before, module.segmenter)
+
+
+def test_unlabeled_target_contributes_no_ce():
+    module = make_module()
+    logs: dict = {}
+    batch = make_batch(unlabeled_target=True)
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, logs)
+    assert logs["g_sem_target"].item() == 0.0
+    assert torch.isfinite(logs["g_total"])
+
+
+def test_ema_classifier_tracks_segmenter_and_is_not_stepped_by_generators():
+    module = make_module(semantic_classifier="ema", ema_decay=0.5)
+    ema_before = snapshot(module.sem_net)
+    batch = make_batch()
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, {})
+    assert not changed(ema_before, module.sem_net)
+    assert all(p.grad is None for p in module.segmenter.parameters())  # not fused: F_T untouched by step 1
+    module.segmenter_step(module.optimizers()[2], fakes.source_as_target.detach(), batch["source"]["label"],
+                          batch["target"]["image"], batch["target"]["label"], None, {})
+    seg = dict(module.segmenter.named_parameters())
+    for name, p in module.sem_net.named_parameters():  # halfway between the old copy and the stepped F_T
+        torch.testing.assert_close(p, 0.5 * ema_before[name] + 0.5 * seg[name].detach())
+
+
+def test_nonfinite_losses_are_skipped_then_stop_training():
+    module = make_module(max_nonfinite_steps=2)
+    batch = make_batch()
+    batch["source"]["image"][0, 0, 0, 0] = float("nan")
+    gen_before = snapshot(module.gen_s2t)
+    module.training_step(batch, 0)
+    assert module.nonfinite_total == 1 and not changed(gen_before, module.gen_s2t)
+    with pytest.raises(FloatingPointError, match="2 consecutive"):
+        module.training_step(batch, 1)
+
+
+def test_source_share_rule_scales_stylized_weight():
+    module = make_module(loss=dict(seg_source=1.0, seg_source_rule="source_share"))
+    module.set_real_frac(0.1)
+    assert module.seg_source_weight == pytest.approx(1.0)
+    module.set_real_frac(0.8)
+    assert module.seg_source_weight == pytest.approx(0.2 / 0.8)
+
+
+def test_gan_networks_all_or_none():
+    with pytest.raises(ValueError, match="or none"):
+        CycleSemModule(segmenter=UNet(base_channels=4, depth=2), optimizer_seg=partial(torch.optim.Adam),
+                       gen_s2t=ResnetGenerator(ngf=4, n_blocks=1))
