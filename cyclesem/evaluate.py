@@ -1,0 +1,88 @@
+"""Evaluate a checkpoint's segmenter on the target val split: fwIoU, mIoU, per-class IoU, pixel accuracy.
+
+    python -m cyclesem.evaluate ckpt_path=outputs/.../checkpoints/last.ckpt [save_predictions=true]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
+from cyclesem.data.image_io import DatasetError
+from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.device import resolve_device
+from cyclesem.metrics import SegmentationMetrics
+from cyclesem.run_record import write_metrics
+from cyclesem.visualize import colorize, save_label_png, save_png
+
+
+def _save_predictions(predictions: torch.Tensor, names: list[str], output_dir: Path, color: bool,
+                      label_ids: bool) -> None:
+    for prediction, name in zip(predictions.cpu().numpy().astype("uint8"), names):
+        if color:
+            save_png(colorize(prediction), output_dir / "color" / f"{name}.png")
+        if label_ids:  # the official evaluator matches `<city>_<seq>_<frame>*.png` and wants label ids
+            save_label_png(prediction, output_dir / "labelIds" / f"{name}_pred_labelIds.png", as_label_ids=True)
+
+
+@torch.no_grad()
+def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    module = build_module(checkpoint, cfg.ckpt_path)
+    data_config = cfg.data if cfg.get("data") is not None else OmegaConf.create(stored_data_config(checkpoint))
+    datamodule = instantiate(data_config, val_batch_size=cfg.batch_size)
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    device = resolve_device(cfg.device)
+    segmenter = module.segmenter.to(device).eval()
+    metrics = SegmentationMetrics(len(CLASS_NAMES)).to(device)
+    for batch in track(datamodule.val_dataloader()[0], description="evaluating"):
+        image, label = batch["image"].to(device), batch["label"].to(device)
+        logits = segmenter(image)  # (B, C, h, w)
+        metrics.update(logits, label)
+        if cfg.save_predictions or cfg.save_label_ids:
+            up = torch.nn.functional.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
+            _save_predictions(up.argmax(1), list(batch["name"]), output_dir / "predictions",
+                              cfg.save_predictions, cfg.save_label_ids)
+    scores = metrics.compute()
+    record = {
+        "checkpoint": str(cfg.ckpt_path),
+        "num_images": len(datamodule.val_set),
+        **{k: float(scores[k]) for k in ("fwIoU", "mIoU", "pixel_acc")},
+        "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, scores["per_class_iou"])},
+    }
+    write_metrics(output_dir, record)
+    table = Table(title=f"{cfg.ckpt_path} on {record['num_images']} target val images")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for name, value in record["per_class_iou"].items():
+        table.add_row(name, "—" if value != value else f"{100 * value:.1f}")
+    for key in ("fwIoU", "mIoU", "pixel_acc"):
+        table.add_row(f"[bold]{key}", f"[bold]{100 * record[key]:.1f}")
+    Console().print(table)
+    print(f"metrics: {output_dir / 'metrics.json'}")
+    return record
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> dict[str, Any]:
+    try:
+        return evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except (CheckpointError, DatasetError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

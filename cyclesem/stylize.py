@@ -1,0 +1,78 @@
+"""Translate a folder of images with a checkpoint's generator, keeping relative paths and file names.
+
+    python -m cyclesem.stylize ckpt_path=... input_dir=$GTA5_ROOT/images output_dir=gta5_as_cityscapes/images
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from rich.progress import track
+
+from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint
+from cyclesem.data.image_io import DatasetError, read_rgb
+from cyclesem.device import resolve_device
+from cyclesem.visualize import save_png, to_uint8_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+def list_images(input_dir: Path) -> list[Path]:
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"input_dir {input_dir} is not a directory")
+    images = sorted(p for p in input_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise FileNotFoundError(f"input_dir {input_dir} holds no .png/.jpg images")
+    return images
+
+
+@torch.no_grad()
+def translate_image(generator: torch.nn.Module, image: np.ndarray, device: torch.device,
+                    resize: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 → (H', W', 3) uint8; reflection-padded to a multiple of 4 for the generator."""
+    x = torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0).to(device)  # (1, 3, H, W)
+    if resize is not None:
+        x = F.interpolate(x, size=tuple(resize), mode="bilinear", align_corners=False)
+    h, w = x.shape[-2:]
+    x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
+    return to_uint8_image(generator(x)[0, :, :h, :w])
+
+
+def stylize(cfg: DictConfig) -> list[Path]:
+    if cfg.direction not in ("s2t", "t2s"):
+        raise ValueError(f"direction={cfg.direction!r} is not one of s2t, t2s")
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    module = build_module(checkpoint, cfg.ckpt_path)
+    if not module.has_gan:
+        raise CheckpointError(f"checkpoint {cfg.ckpt_path} is a baseline run: it has no generators to stylize with")
+    device = resolve_device(cfg.device)
+    generator = (module.gen_s2t if cfg.direction == "s2t" else module.gen_t2s).to(device).eval()
+    input_dir, output_dir = Path(cfg.input_dir), Path(cfg.output_dir)
+    if input_dir.resolve() == output_dir.resolve():
+        raise ValueError("output_dir must differ from input_dir (stylize never overwrites its inputs)")
+    written = []
+    for path in track(list_images(input_dir), description=f"stylizing ({cfg.direction})"):
+        out = output_dir / path.relative_to(input_dir).with_suffix(".png")
+        save_png(translate_image(generator, read_rgb(path), device, cfg.resize), out)
+        written.append(out)
+    print(f"wrote {len(written)} images to {output_dir}")
+    return written
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="stylize")
+def main(cfg: DictConfig) -> None:
+    try:
+        stylize(cfg)
+    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

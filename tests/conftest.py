@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny synthetic pair rendered once per session, and Hydra composition helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+REPO = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO / "conf"
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """paths.data_dir for tests; the smoke preset renders its 32×64 synthetic pair here once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def compose_config(config_name: str, overrides: list[str], output_dir: Path | None = None) -> DictConfig:
+    """Compose like the entry point does, with the hydra node set so `${hydra:...}` resolves."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    if output_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):  # what the task function receives: no hydra node
+        del cfg["hydra"]
+    return cfg
+
+
+def compose_train(overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
+    return compose_config("train", ["+experiment=smoke", "logger=none", f"paths.data_dir={data_dir}", *overrides],
+                          output_dir)

@@ -1,0 +1,90 @@
+"""Every config composes; bad values stop with one clear message before any output is written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+from cyclesem.config import ConfigError, validate
+from tests.conftest import CONF_DIR, REPO, compose_config
+
+
+def group_options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["data", "model", "trainer", "logger", "callbacks", "paths"])
+def test_every_group_option_composes(group, tmp_path):
+    for option in group_options(group):
+        cfg = compose_config("train", [f"{group}={option}"], tmp_path)
+        OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+        validate(cfg)
+
+
+@pytest.mark.parametrize("experiment", group_options("experiment"))
+def test_every_experiment_composes(experiment, tmp_path):
+    cfg = compose_config("train", [f"+experiment={experiment}"], tmp_path)
+    OmegaConf.to_container(cfg, resolve=True)
+    validate(cfg)
+
+
+@pytest.mark.parametrize("name", ["evaluate", "stylize"])
+def test_entry_point_configs_compose(name, tmp_path):
+    overrides = ["ckpt_path=x.ckpt"] + (["input_dir=a", "output_dir=b"] if name == "stylize" else [])
+    cfg = compose_config(name, overrides, tmp_path)
+    assert cfg.ckpt_path == "x.ckpt"
+
+
+def test_default_config_matches_the_documented_defaults(tmp_path):
+    cfg = compose_config("train", [], tmp_path)
+    choices = HydraConfig.get().runtime.choices
+    assert (choices.data, choices.model, choices.trainer, choices.logger) == ("synthetic", "cyclesem", "cpu", "wandb")
+    assert cfg.logger.wandb.offline is True
+    assert cfg.data.real_frac == 0.1
+
+
+@pytest.mark.parametrize("override,key,expected", [
+    ("data.real_frac=1.5", "data.real_frac", "[0, 1]"),
+    ("data.real_frac=-0.1", "data.real_frac", "[0, 1]"),
+    ("data.num_labeled=0", "data.num_labeled", ">= 1"),
+    ("data.num_labeled=-5", "data.num_labeled", ">= 1"),
+    ("model.loss.cycle=-1", "model.loss.cycle", ">= 0"),
+    ("model.ema_decay=1.0", "model.ema_decay", "[0, 1)"),
+])
+def test_validate_names_key_and_range(override, key, expected, tmp_path):
+    cfg = compose_config("train", [override], tmp_path)
+    with pytest.raises(ConfigError) as err:
+        validate(cfg)
+    assert key in str(err.value) and expected in str(err.value)
+
+
+def run_cli(*overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cyclesem.train", *overrides], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("data.real_frac=1.5", "data.real_frac=1.5 is out of range: expected a float in [0, 1]"),
+    ("data.num_labeled=0", "data.num_labeled=0 is out of range: expected an integer >= 1"),
+    ("data.real_frac=abc", "data.real_frac"),  # wrong type: OmegaConf names the key
+    ("data.foo=1", "foo"),  # unknown key
+    ("model.semantic_classifier=colluding", "semantic_classifier"),
+])
+def test_cli_rejects_bad_values_without_creating_the_run_dir(override, message, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_cli(override, f"hydra.run.dir={run_dir}", "logger=none")
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not run_dir.exists()
+
+
+def test_cli_prints_composed_config():
+    proc = run_cli("--cfg", "job", "data.real_frac=0.1")
+    assert proc.returncode == 0, proc.stderr
+    printed = OmegaConf.create(proc.stdout)
+    assert printed.data.real_frac == 0.1 and printed.model._target_ == "cyclesem.module.CycleSemModule"
