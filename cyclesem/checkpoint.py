@@ -34,9 +34,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+def instantiate_module(model_config: Any) -> CycleSemModule:
+    """Build the module from `model` config; for the baseline the CycleGAN networks are not even built."""
+    skipped = {} if model_config.get("style_transfer", True) else dict.fromkeys(CycleSemModule.GAN_KEYS)
+    return instantiate(model_config, _convert_="object", **skipped)
+
+
 def build_module(checkpoint: dict[str, Any], path: str | Path = "<checkpoint>") -> CycleSemModule:
     """Rebuild the module from the config stored in the checkpoint and load its weights."""
-    module = instantiate(checkpoint[CHECKPOINT_KEY]["model_config"], _convert_="object")
+    module = instantiate_module(checkpoint[CHECKPOINT_KEY]["model_config"])
     missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {path} does not match its own model config: missing "

@@ -64,6 +64,7 @@ class LossWeights:
 @dataclass
 class ModelConfig:
     _target_: str = "cyclesem.module.CycleSemModule"
+    style_transfer: bool = True  # false: the baseline (no generators or discriminators are built)
     segmenter: Any = MISSING
     optimizer_seg: Any = MISSING
     scheduler_seg: Any = None

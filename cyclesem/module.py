@@ -48,6 +48,8 @@ def _side(batch: Mapping, name: str) -> tuple[Tensor | None, Tensor | None]:
 
 
 class CycleSemModule(ModuleHooks, L.LightningModule):
+    GAN_KEYS = ("gen_s2t", "gen_t2s", "disc_s", "disc_t", "optimizer_g", "optimizer_d")
+
     def __init__(
         self,
         *,
@@ -76,12 +78,15 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         num_classes: int = 19,
+        style_transfer: bool = True,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
+        if not style_transfer:  # the baseline: same segmenter and data stream, no CycleGAN
+            gen_s2t = gen_t2s = disc_s = disc_t = optimizer_g = optimizer_d = None
         gan_nets = (gen_s2t, gen_t2s, disc_s, disc_t, optimizer_g, optimizer_d)
         if any(n is None for n in gan_nets) and not all(n is None for n in gan_nets):
-            raise ValueError("give all of gen_s2t, gen_t2s, disc_s, disc_t, optimizer_g, optimizer_d, or none (baseline)")
+            raise ValueError(f"give all of {', '.join(self.GAN_KEYS)}, or none (baseline)")
         self.has_gan = gen_s2t is not None
         self.segmenter, self.gen_s2t, self.gen_t2s, self.disc_s, self.disc_t = segmenter, gen_s2t, gen_t2s, disc_s, disc_t
         self.make_optimizer_seg, self.make_scheduler_seg = optimizer_seg, scheduler_seg

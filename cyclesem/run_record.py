@@ -23,14 +23,14 @@ def _choice(group: str) -> str | None:
 
 
 def config_summary(cfg: DictConfig) -> dict[str, Any]:
-    method = _choice("model") or ("cyclesem" if cfg.model.get("gen_s2t") is not None else "baseline")
+    method = _choice("model") or ("cyclesem" if cfg.model.style_transfer else "baseline")
     return {
         "method": method,
         "data": _choice("data"),
         "real_frac": float(cfg.data.real_frac),
         "num_labeled": int(cfg.data.num_labeled),
         "unlabeled_target": bool(cfg.data.unlabeled_target),
-        "semantic_classifier": str(OmegaConf.select(cfg, "model.semantic_classifier")),
+        "semantic_classifier": getattr(cfg.model.semantic_classifier, "value", cfg.model.semantic_classifier),
         "sweep_name": cfg.get("sweep_name"),
         "config": OmegaConf.to_container(cfg, resolve=False, enum_to_str=True),
     }

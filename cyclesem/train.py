@@ -16,9 +16,11 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from cyclesem.checkpoint import instantiate_module
 from cyclesem.config import ConfigError, validate
 from cyclesem.run_record import config_summary, environment_record, write_metrics
 
@@ -31,10 +33,12 @@ def to_plain(cfg: DictConfig) -> dict:
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Objects from config: the datamodule, the module and a Trainer with loggers and callbacks."""
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model, _convert_="object")
+    model = instantiate_module(cfg.model)
     model.model_config, model.data_config = to_plain(cfg.model), to_plain(cfg.data)
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None and "_target_" in c]
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None and "_target_" in c]
+    if not loggers:  # LearningRateMonitor refuses to run without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     return datamodule, model, trainer
 

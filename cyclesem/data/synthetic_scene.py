@@ -20,13 +20,11 @@ from cityscapesscripts.helpers.labels import name2label
 
 from cyclesem.data.labels import CLASS_NAMES, IGNORE_INDEX, train_ids_to_label_ids
 
-(ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY, PERSON, RIDER, CAR,
- TRUCK, BUS, BICYCLE) = (CLASS_NAMES.index(name) for name in (
+SYNTHETIC_CLASSES: tuple[int, ...] = tuple(CLASS_NAMES.index(name) for name in (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
-    "terrain", "sky", "person", "rider", "car", "truck", "bus", "bicycle"))
-SYNTHETIC_CLASSES: tuple[int, ...] = tuple(sorted(
-    (ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY, PERSON, RIDER, CAR,
-     TRUCK, BUS, BICYCLE)))
+    "terrain", "sky", "person", "rider", "car", "truck", "bus", "bicycle"))  # the trainIds the scenes contain
+(ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY, PERSON, RIDER, CAR,
+ TRUCK, BUS, BICYCLE) = SYNTHETIC_CLASSES
 
 # sub-parts: same label as their object, own colour in each style
 PLAIN, WINDOW, MARKING, KERB, GLASS, TYRE, LAMP, SIGN_FACE, SKIN, LEGS, TRUNK, RAIL, EGO = range(13)
@@ -111,7 +109,8 @@ class _Canvas:
         self.train_ids = np.full((h, w), SKY, np.uint8)
         self.instances = np.zeros((h, w), np.int32)
         self.parts = np.zeros((h, w), np.uint8)
-        self.u = np.broadcast_to(self.px * (8.0 / w), (h, w)).astype(np.float32)  # sky texture runs in screen space
+        # the sky has no surface: its texture coordinates are the screen's
+        self.u = np.broadcast_to(self.px * (8.0 / w), (h, w)).astype(np.float32)
         self.v = np.broadcast_to(self.py * (8.0 / w), (h, w)).astype(np.float32)
         self.depth = np.full((h, w), np.inf, np.float32)
         self.facing = np.zeros((h, w), np.uint8)
@@ -140,7 +139,8 @@ class _Canvas:
         Y = cam.cam_h - (self.py[rs] - cam.horizon) * (z / cam.f)  # (h', 1)
         X, Y = np.broadcast_arrays(X, Y)  # (h', w') views
         mask = np.ones((rs.stop - rs.start, cs.stop - cs.start), bool) if shape is None else shape(X, Y)
-        self.paint(rs, cs, mask, z, train_id, inst, part if parts is None else parts(X, Y), X, Y, FACES_CAMERA)
+        part = part if parts is None else parts(X, Y)
+        self.paint(rs, cs, mask, z, train_id, inst, part, X, Y, FACES_CAMERA)
 
     def side(self, X: float, z0: float, z1: float, Y0: float, Y1: float, train_id: int, inst: int,
              shape: Mask2D | None = None, parts: Mask2D | None = None) -> None:
@@ -150,13 +150,14 @@ class _Canvas:
         if z1 <= z0 or abs(X) < 0.05:  # behind the camera, or seen edge-on
             return
         c0, c1 = sorted((cam.col(X, z0), cam.col(X, z1)))
-        rs = _span(min(cam.row(Y1, z0), cam.row(Y1, z1)), max(cam.row(Y0, z0), cam.row(Y0, z1)), cam.height, False)
+        top, bottom = min(cam.row(Y1, z0), cam.row(Y1, z1)), max(cam.row(Y0, z0), cam.row(Y0, z1))
+        rs = _span(top, bottom, cam.height, False)
         cs = _span(c0, c1, cam.width, False)
         if rs is None or cs is None:
             return
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):  # the vanishing point's column never meets it
             z = X * cam.f / (self.px[:, cs] - cam.cx)  # (1, w') where each column's ray meets the plane
-        Y = cam.cam_h - (self.py[rs] - cam.horizon) * z / cam.f  # (h', w')
+            Y = cam.cam_h - (self.py[rs] - cam.horizon) * z / cam.f  # (h', w')
         mask = (z >= z0) & (z <= z1) & (Y >= Y0) & (Y <= Y1)
         if shape is not None:
             mask &= shape(z, Y)
@@ -166,31 +167,33 @@ class _Canvas:
     def ground(self, street: _Street) -> None:
         """The ground plane below the horizon, classified by the street's cross-section."""
         cam = self.cam
-        rs = _span(cam.horizon + 0.3, cam.height, cam.height, False)  # rows just under the horizon are ~infinitely far
+        rs = _span(cam.horizon + 0.3, cam.height, cam.height, False)  # rows at the horizon: ~infinitely far
         if rs is None:
             return
         z = cam.f * cam.cam_h / (self.py[rs] - cam.horizon)  # (h', 1)
         lateral = (self.px - cam.cx) * z / cam.f - street.centre  # (h', W) metres from the road centre
         train_ids, parts = street.classify(lateral, np.broadcast_to(z, lateral.shape), z / cam.f)
-        self.paint(rs, slice(0, cam.width), np.ones(lateral.shape, bool), z, train_ids, self.instance(), parts,
-                   lateral, z, GROUND_FACE)
+        everywhere = np.ones(lateral.shape, bool)
+        self.paint(rs, slice(0, cam.width), everywhere, z, train_ids, self.instance(), parts, lateral, z,
+                   GROUND_FACE)
 
     def ego_hood(self, fraction: float) -> None:
         """The bonnet of the recording car, curved, in front of everything."""
         cam = self.cam
-        reach = fraction * cam.height * (1 - 0.6 * ((self.px - cam.width / 2) / (cam.width / 2)) ** 2)  # (1, W)
+        reach = fraction * cam.height * (1 - 0.6 * (self.px / cam.width * 2 - 1) ** 2)  # (1, W) rows covered
         mask = self.py > cam.height - reach  # (H, W)
         self.paint(slice(0, cam.height), slice(0, cam.width), mask, 0.01, IGNORE_INDEX, self.instance(), EGO,
                    self.px * (8.0 / cam.width), self.py * (8.0 / cam.width), FACES_CAMERA)
 
     def layout(self) -> SceneLayout:
-        return SceneLayout(self.train_ids, self.instances, self.parts, self.u, self.v, self.depth, self.facing,
-                           self.cam.horizon)
+        return SceneLayout(self.train_ids, self.instances, self.parts, self.u, self.v, self.depth,
+                           self.facing, self.cam.horizon)
 
 
-def make_camera(rng: np.random.Generator, geometry: SceneGeometry, height: int, width: int) -> _Camera:
+def _camera(rng: np.random.Generator, geometry: SceneGeometry, height: int, width: int) -> _Camera:
+    horizon = float(np.clip(rng.normal(*geometry.horizon), 0.2, 0.7))
     return _Camera(height, width, f=width * max(0.3, rng.normal(*geometry.focal)),
-                   cx=width * (0.5 + rng.normal(0, 0.04)), horizon=height * float(np.clip(rng.normal(*geometry.horizon), 0.2, 0.7)),
+                   cx=width * (0.5 + rng.normal(0, 0.04)), horizon=height * horizon,
                    cam_h=max(0.8, rng.normal(*geometry.camera_height)))
 
 
@@ -209,7 +212,7 @@ class _Street:
         k = (side + 1) // 2
         return self.centre + side * (self.half + self.walk[k] + self.grass[k])
 
-    def classify(self, lateral: np.ndarray, z: np.ndarray, pixel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def classify(self, lateral: np.ndarray, z: np.ndarray, pixel: np.ndarray) -> tuple[np.ndarray, ...]:
         """Ground classes and markings; pixel = metres per pixel, so far lines stay one pixel wide."""
         left, a = lateral < 0, np.abs(lateral)
         walk, grass = np.where(left, *self.walk), np.where(left, *self.grass)
@@ -234,7 +237,8 @@ def _street(rng: np.random.Generator, geometry: SceneGeometry) -> _Street:
 def _windows(rng: np.random.Generator, top: float) -> Mask2D:
     """Window grid of one building on its façade coordinates (along, up); windows stay `building`."""
     floor, pitch, sill = rng.uniform(2.8, 3.8), rng.uniform(1.8, 3.5), rng.uniform(0.5, 1.0)
-    width, tall, shift = pitch * rng.uniform(0.35, 0.7), (floor - sill) * rng.uniform(0.45, 0.8), rng.uniform(0, 9)
+    width, tall = pitch * rng.uniform(0.35, 0.7), (floor - sill) * rng.uniform(0.45, 0.8)
+    shift = rng.uniform(0, 9)
     shop = rng.random() < 0.4
 
     def parts(along: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -251,6 +255,10 @@ def _wobble(rng: np.random.Generator, base: float, amp: float) -> Callable[[np.n
     return lambda t: base + amp * (np.sin(k[0] * t + phase[0]) + 0.5 * np.sin(3.1 * k[1] * t + phase[1]))
 
 
+def _rails(post: float) -> Mask2D:
+    return lambda u, v: np.where((u % post < 0.12) | (v % 0.5 < 0.08), RAIL, PLAIN).astype(np.uint8)
+
+
 def _roadside(cv: _Canvas, rng: np.random.Generator, st: _Street, side: int) -> None:
     """Façades, tree groups and gaps along one side, with walls, fences or hedges in front."""
     facade, z = st.green_end(side) + side * rng.uniform(0.0, 2.0), rng.uniform(-5.0, 4.0)
@@ -259,23 +267,24 @@ def _roadside(cv: _Canvas, rng: np.random.Generator, st: _Street, side: int) -> 
         kind = rng.choice(3, p=[0.65, 0.22, 0.13])  # building, trees, gap
         if kind == 0:
             h = rng.uniform(5, 24)
-            cv.side(facade + side * rng.uniform(0, 1.5), z, z1, 0, h, BUILDING, cv.instance(), parts=_windows(rng, h))
+            X = facade + side * rng.uniform(0, 1.5)
+            cv.side(X, z, z1, 0, h, BUILDING, cv.instance(), parts=_windows(rng, h))
         elif kind == 1:
             for tz in rng.uniform(max(z, 2), z1, rng.integers(1, 4)):
                 _tree(cv, rng, facade + side * rng.uniform(0.0, 3.0), tz)
             if rng.random() < 0.5:
                 h = rng.uniform(4, 12)
-                cv.side(facade + side * rng.uniform(3, 8), z, z1, 0, h, BUILDING, cv.instance(), parts=_windows(rng, h))
+                X = facade + side * rng.uniform(3, 8)  # set back behind the trees
+                cv.side(X, z, z1, 0, h, BUILDING, cv.instance(), parts=_windows(rng, h))
         fence_x, r = st.green_end(side) + side * 0.2, rng.random()
         if r < 0.12:
             cv.side(fence_x, z, z1, 0, rng.uniform(0.8, 2.5), WALL, cv.instance())
         elif r < 0.24:
-            post = rng.uniform(1.5, 3.0)
-            cv.side(fence_x, z, z1, 0, rng.uniform(1.0, 1.8), FENCE, cv.instance(), parts=lambda u, v: np.where(
-                (u % post < 0.12) | (v % 0.5 < 0.08), RAIL, PLAIN).astype(np.uint8))
+            rails = _rails(rng.uniform(1.5, 3.0))
+            cv.side(fence_x, z, z1, 0, rng.uniform(1.0, 1.8), FENCE, cv.instance(), parts=rails)
         elif r < 0.36:
             top = _wobble(rng, rng.uniform(0.9, 1.7), 0.12)
-            cv.side(fence_x, z, z1, 0, 2.2, VEGETATION, cv.instance(), shape=lambda u, v: v <= top(u))
+            cv.side(fence_x, z, z1, 0, 2.2, VEGETATION, cv.instance(), shape=lambda u, v, t=top: v <= t(u))
         z = z1 + (rng.uniform(2, 6) if rng.random() < 0.25 else 0.0)
 
 
@@ -291,7 +300,8 @@ def _far_end(cv: _Canvas, rng: np.random.Generator, st: _Street) -> None:
 
 def _tree(cv: _Canvas, rng: np.random.Generator, X: float, z: float) -> None:
     inst, trunk, rx = cv.instance(), rng.uniform(1.6, 3.0), rng.uniform(1.0, 2.8)
-    ry, k, phase, wob = rx * rng.uniform(0.8, 1.4), rng.integers(4, 9), rng.uniform(0, 6.3), rng.uniform(0.08, 0.2)
+    ry, k = rx * rng.uniform(0.8, 1.4), rng.integers(4, 9)  # crown radii, lobes
+    phase, wob = rng.uniform(0, 6.3), rng.uniform(0.08, 0.2)
     cy = trunk + ry
     cv.frontal(X - 0.14, X + 0.14, 0, cy, z, VEGETATION, inst, TRUNK)
     cv.frontal(X - 1.25 * rx, X + 1.25 * rx, cy - 1.25 * ry, cy + 1.25 * ry, z - 0.05, VEGETATION, inst,
@@ -299,7 +309,8 @@ def _tree(cv: _Canvas, rng: np.random.Generator, X: float, z: float) -> None:
                <= 1 + wob * np.sin(k * np.arctan2(y - cy, x - X) + phase))
 
 
-_VEHICLE_SIZES = {CAR: (1.8, 1.45, 4.3), TRUCK: (2.4, 3.4, 7.5), BUS: (2.55, 3.1, 11.0)}  # width, height, length (m)
+# width, height, length (m)
+_VEHICLE_SIZES = {CAR: (1.8, 1.45, 4.3), TRUCK: (2.4, 3.4, 7.5), BUS: (2.55, 3.1, 11.0)}
 
 
 def _vehicle(cv: _Canvas, rng: np.random.Generator, kind: int, X: float, z: float, scale: float) -> None:
@@ -309,26 +320,36 @@ def _vehicle(cv: _Canvas, rng: np.random.Generator, kind: int, X: float, z: floa
     waist = 0.62 * h if car else 0.12 * h  # cars: body below, narrower cabin above
 
     def glass(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        band = (y > waist + 0.05 * h) & (y < 0.93 * h) if car else (y > 0.62 * h) & (y < 0.9 * h) & (kind == BUS)
+        if car:
+            band = (y > waist + 0.05 * h) & (y < 0.93 * h)
+        else:
+            band = (y > 0.62 * h) & (y < 0.9 * h) & (kind == BUS)
         return np.where(band & (np.abs(x - X) < 0.7 * hw), GLASS, PLAIN).astype(np.uint8)
     cv.frontal(X - hw, X + hw, 0.2 * h, waist if car else h, z, kind, inst)
     if car:
         cv.frontal(X - 0.8 * hw, X + 0.8 * hw, waist, h, z, kind, inst, parts=glass)
     for sgn in (-1, 1):
-        cv.frontal(*sorted((X + sgn * (hw - 0.05), X + sgn * (hw - 0.35))), 0.4 * h, 0.5 * h, z - 0.01, kind, inst, LAMP)
-        cv.frontal(*sorted((X + sgn * (hw - 0.03), X + sgn * (hw - 0.33))), 0, 0.2 * h + 0.05, z + 0.3, kind, inst, TYRE)
+        lamp = sorted((X + sgn * (hw - 0.05), X + sgn * (hw - 0.35)))
+        tyre = sorted((X + sgn * (hw - 0.03), X + sgn * (hw - 0.33)))
+        cv.frontal(*lamp, 0.4 * h, 0.5 * h, z - 0.01, kind, inst, LAMP)
+        cv.frontal(*tyre, 0, 0.2 * h + 0.05, z + 0.3, kind, inst, TYRE)
     flank = X - hw if X - hw > 0.3 else X + hw if X + hw < -0.3 else None
     if flank is None:
         return
     r, hubs = 0.33 * scale, (z + 0.18 * length, z + 0.82 * length)
-    wheels = lambda u, v: ((u - hubs[0]) ** 2 + (v - r) ** 2 < r * r) | ((u - hubs[1]) ** 2 + (v - r) ** 2 < r * r)
-    side_parts = lambda u, v: np.where(wheels(u, v), TYRE, glass(X, v) if not car else PLAIN).astype(np.uint8)
-    cv.side(flank, z, z + length, 0, waist if car else h, kind, inst, shape=lambda u, v: (v > 0.2 * h) | wheels(u, v),
-            parts=side_parts)
+
+    def wheels(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return ((u - hubs[0]) ** 2 + (v - r) ** 2 < r * r) | ((u - hubs[1]) ** 2 + (v - r) ** 2 < r * r)
+
+    def cabin_glass(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        window = (u > z + 0.25 * length) & (u < z + 0.72 * length) & (v < 0.93 * h)
+        return np.where(window, GLASS, PLAIN).astype(np.uint8)
+    cv.side(flank, z, z + length, 0, waist if car else h, kind, inst,
+            shape=lambda u, v: (v > 0.2 * h) | wheels(u, v),  # the road shows between the wheels
+            parts=lambda u, v: np.where(wheels(u, v), TYRE, PLAIN if car else glass(X, v)).astype(np.uint8))
     if car:
-        cabin = lambda u, v: np.where((u > z + 0.25 * length) & (u < z + 0.72 * length) & (v < 0.93 * h), GLASS, PLAIN)
         cv.side(flank - np.sign(flank) * 0.2 * hw, z + 0.15 * length, z + 0.8 * length, waist, h, kind, inst,
-                parts=lambda u, v: cabin(u, v).astype(np.uint8))
+                parts=cabin_glass)
 
 
 def _person(cv: _Canvas, rng: np.random.Generator, X: float, z: float, scale: float, kind: int = PERSON,
@@ -359,7 +380,8 @@ def _bicycle(cv: _Canvas, X: float, z: float) -> None:
 
     def shape(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         t = np.maximum(0.04, 0.5 * u / f)
-        m = (np.abs(np.hypot(u - hubs[0][0], v - r) - r) < t) | (np.abs(np.hypot(u - hubs[1][0], v - r) - r) < t)
+        m = np.abs(np.hypot(u - hubs[0][0], v - r) - r) < t
+        m |= np.abs(np.hypot(u - hubs[1][0], v - r) - r) < t
         for a, b in frame:
             m |= _near_segment(u, v, a, b, t)
         return m
@@ -368,29 +390,41 @@ def _bicycle(cv: _Canvas, X: float, z: float) -> None:
 
 def _pole(cv: _Canvas, rng: np.random.Generator, X: float, z: float, side: int) -> None:
     """A street lamp, traffic light, sign post or bare pole at the kerb."""
-    kind, w = rng.choice(4, p=[0.3, 0.25, 0.3, 0.15]), rng.uniform(0.12, 0.2)
+    kind, w = rng.choice(4, p=[0.25, 0.3, 0.35, 0.1]), rng.uniform(0.12, 0.2)
     h = (rng.uniform(6.5, 9), rng.uniform(3.5, 5.5), rng.uniform(2.4, 3.3), rng.uniform(2.5, 5))[kind]
     inst = cv.instance()
     cv.frontal(X - w / 2, X + w / 2, 0, h, z, POLE, inst)
     if kind == 0:  # lamp arm reaching over the road
         cv.frontal(*sorted((X, X - side * rng.uniform(1.0, 2.5))), h - 0.15, h, z, POLE, inst)
     elif kind == 1:
-        head, lit = cv.instance(), rng.integers(3)
-        cv.frontal(X - 0.18, X + 0.18, h, h + 0.95, z - 0.05, LIGHT, head)
-        cv.frontal(X - 0.1, X + 0.1, h + 0.08 + 0.28 * lit, h + 0.3 + 0.28 * lit, z - 0.1, LIGHT, head, LAMP)
+        _traffic_light(cv, rng, X, h, z)
+        if rng.random() < 0.4:  # and one hanging over the road from an arm
+            reach = rng.uniform(2.0, 4.5)
+            cv.frontal(*sorted((X, X - side * reach)), h + 0.8, h + 0.92, z, POLE, inst)
+            _traffic_light(cv, rng, X - side * reach, h - 0.15, z)
     elif kind == 2:
-        for k in range(1 + int(rng.random() < 0.3)):
-            s, form, top = rng.uniform(0.5, 0.8), rng.integers(4), h - k * 0.85
-            cx, cy = X, top - s / 2
-            shape = (lambda x, y: np.hypot(x - cx, y - cy) <= s / 2, None,  # round, square
-                     lambda x, y: np.abs(x - cx) <= (top - y) / 2 + 0.02,  # triangle
-                     lambda x, y: np.abs(x - cx) + np.abs(y - cy) <= s / 2 + 0.02)[form]  # diamond
-            cv.frontal(X - s / 2, X + s / 2, top - s, top, z - 0.05, SIGN, cv.instance(), SIGN_FACE, shape=shape)
+        for k in range(1 + int(rng.random() < 0.3)):  # one or two signs stacked
+            size, top = rng.uniform(0.5, 0.8), h - k * 0.85
+            cv.frontal(X - size / 2, X + size / 2, top - size, top, z - 0.05, SIGN, cv.instance(), SIGN_FACE,
+                       shape=_sign_shape(rng.integers(4), X, top, size))
+
+
+def _traffic_light(cv: _Canvas, rng: np.random.Generator, X: float, bottom: float, z: float) -> None:
+    head, lit = cv.instance(), rng.integers(3)  # one of three lamps is on
+    cv.frontal(X - 0.18, X + 0.18, bottom, bottom + 0.95, z - 0.05, LIGHT, head)
+    cv.frontal(X - 0.1, X + 0.1, bottom + 0.08 + 0.28 * lit, bottom + 0.3 + 0.28 * lit, z - 0.1, LIGHT, head, LAMP)
+
+
+def _sign_shape(form: int, cx: float, top: float, size: float) -> Mask2D | None:
+    cy = top - size / 2
+    return (lambda x, y: np.hypot(x - cx, y - cy) <= size / 2, None,  # round, square
+            lambda x, y: np.abs(x - cx) <= (top - y) / 2 + 0.02,  # triangle, point down
+            lambda x, y: np.abs(x - cx) + np.abs(y - cy) <= size / 2 + 0.02)[form]  # diamond
 
 
 def sample_scene(rng: np.random.Generator, geometry: SceneGeometry, height: int, width: int) -> SceneLayout:
     """Draw one street scene of a domain's geometry and ray-cast it at height × width pixels."""
-    cam = make_camera(rng, geometry, height, width)
+    cam = _camera(rng, geometry, height, width)
     cv, st, scale = _Canvas(cam), _street(rng, geometry), geometry.object_scale
     cv.ground(st)
     for side in (-1, 1):
@@ -398,7 +432,7 @@ def sample_scene(rng: np.random.Generator, geometry: SceneGeometry, height: int,
     _far_end(cv, rng, st)
     for side in (-1, 1):
         k, near = (side + 1) // 2, min(st.end, 80)
-        for z in np.arange(rng.uniform(2, 20), near, rng.uniform(10, 30)):  # kerb-side poles
+        for z in np.arange(rng.uniform(2, 20), near, rng.uniform(8, 25)):  # kerb-side poles
             _pole(cv, rng, st.centre + side * (st.half + rng.uniform(0.3, 0.7)), z, side)
         if rng.random() < 0.5:  # street trees on the sidewalk's outer edge
             for z in np.arange(rng.uniform(2, 15), near, rng.uniform(7, 15)):
@@ -411,11 +445,12 @@ def sample_scene(rng: np.random.Generator, geometry: SceneGeometry, height: int,
         parked, side = rng.random() < 0.35, rng.choice([-1, 1])
         lateral = side * (st.half - 1.1) if parked else rng.uniform(1.2 - st.half, st.half - 1.2)
         _vehicle(cv, rng, kind, st.centre + lateral, 3.5 + min(rng.exponential(18), st.end), scale)
-    for _ in range(rng.poisson(2.5)):
+    for _ in range(rng.poisson(3.5)):
         side, crossing = rng.choice([-1, 1]), rng.random() < 0.1
-        lateral = rng.uniform(-st.half, st.half) if crossing else side * (st.half + rng.uniform(0.3, st.walk[(side + 1) // 2]))
+        walk = st.walk[(side + 1) // 2]
+        lateral = rng.uniform(-st.half, st.half) if crossing else side * (st.half + rng.uniform(0.3, walk))
         _person(cv, rng, st.centre + lateral, rng.uniform(3, min(st.end, 45)), scale)
-    for _ in range(int(rng.random() < 0.3) * rng.integers(1, 3)):  # cyclists in the road's edge
+    for _ in range(int(rng.random() < 0.35) * rng.integers(1, 3)):  # cyclists in the road's edge
         side, z = rng.choice([-1, 1]), rng.uniform(4, 35)
         X = st.centre + side * (st.half - rng.uniform(0.5, 1.2))
         _bicycle(cv, X, z)
