@@ -36,6 +36,6 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path | No
     return cfg
 
 
-def compose_train(overrides: list[str], output_dir: Path, data_dir: Path) -> DictConfig:
-    return compose_config("train", ["+experiment=smoke", "logger=none", f"paths.data_dir={data_dir}", *overrides],
-                          output_dir)
+def compose_train(overrides: list[str], output_dir: Path, data_dir: Path, logger: str = "none") -> DictConfig:
+    return compose_config("train", ["+experiment=smoke", f"logger={logger}", f"paths.data_dir={data_dir}",
+                                    *overrides], output_dir)

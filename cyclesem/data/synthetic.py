@@ -261,7 +261,15 @@ def _read_manifest(root: pathlib.Path) -> dict | None:
 
 def _is_current(root: pathlib.Path, params: dict) -> bool:
     manifest = _read_manifest(root)
-    return manifest is not None and manifest.get("version") == VERSION and manifest.get("params") == params
+    return isinstance(manifest, dict) and manifest.get("version") == VERSION and manifest.get("params") == params
+
+
+def _is_replaceable(root: pathlib.Path) -> bool:
+    """Only an empty directory or a synthetic set of ours (any version) may be replaced: never a user's data."""
+    if not root.is_dir():
+        return False
+    manifest = _read_manifest(root)
+    return (isinstance(manifest, dict) and {"version", "params"} <= manifest.keys()) or not any(root.iterdir())
 
 
 def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source: int = 600,
@@ -279,21 +287,24 @@ def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"ensure_synthetic_pair: {name}={value!r}, expected an integer >= {least}")
     params = {name: int(value) for name, value in params.items()}
-    root = pathlib.Path(root)
+    root = pathlib.Path(root).absolute()  # "." or "data/" still name a parent for the lock and the staging dir
     if _is_current(root, params):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root.parent / (root.name + ".lock"))):
         if _is_current(root, params):  # another process rendered it while we waited
             return root
-        ours = root.is_dir() and (_read_manifest(root) is not None or not any(root.iterdir()))
-        if root.exists() and not ours:
+        if root.exists() and not _is_replaceable(root):
             raise FileExistsError(f"{root} exists but holds no synthetic dataset (no readable manifest.json);"
                                   " refusing to overwrite it: remove it or pick another root")
         for leftover in root.parent.glob(f".{root.name}.*-*"):  # from a crashed run; we hold the lock
             shutil.rmtree(leftover, ignore_errors=True)
         staging = root.parent / f".{root.name}.staging-{os.getpid()}"
-        _render_into(staging, params, progress)
+        try:
+            _render_into(staging, params, progress)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         if root.exists():
             old = root.parent / f".{root.name}.old-{os.getpid()}"
             os.replace(root, old)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cyclesem.data import synthetic
 from cyclesem.data.labels import CLASS_NAMES, VALID_LABEL_IDS, label_ids_to_train_ids
 from cyclesem.data.synthetic import SYNTHETIC_CLASSES, TRAIN_CITIES, VAL_CITIES, ensure_synthetic_pair, main
 
@@ -139,6 +140,24 @@ def test_cache_is_reused_and_a_changed_parameter_re_renders(tmp_path: Path) -> N
     assert json.loads((root / "manifest.json").read_text())["params"]["seed"] == 4
     assert (root / "gta5" / "images" / "00000.png").read_bytes() != before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "cache.lock"]  # no staging or old copy left
+
+
+def test_a_crash_while_rendering_leaves_the_old_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = ensure_synthetic_pair(tmp_path / "crash", seed=6, **SMALL)
+    before = _files(root)
+    written = []
+
+    def write_then_crash(path: Path, array: np.ndarray) -> None:
+        written.append(path)
+        if len(written) > 3:
+            raise RuntimeError("disk full")
+        real_write(path, array)
+    real_write = synthetic._write_png
+    monkeypatch.setattr(synthetic, "_write_png", write_then_crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ensure_synthetic_pair(tmp_path / "crash", seed=7, **SMALL)
+    assert _files(root) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash", "crash.lock"]
 
 
 def test_concurrent_callers_on_an_empty_dir_all_get_one_complete_set(tmp_path: Path) -> None:
