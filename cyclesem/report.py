@@ -1,0 +1,301 @@
+"""Collect a `python -m cyclesem.train -m ...` sweep into results.csv, summary.md and curves.png.
+
+    python -m cyclesem.report multirun/2025-01-01/12-00-00-000000 [--metric fwIoU] [--wandb | --no-wandb]
+
+Every job directory is listed: a job whose metrics.json says "failed", is unreadable, or is absent (crashed hard
+or still running) appears as failed/missing in both files and is never averaged in. Scores are the test scores
+(best checkpoint on the target val split), else the val scores, as fractions in the CSV and percent elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+import math
+import os
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+from cyclesem.report_plot import plot_curves
+from cyclesem.report_tables import HEADLINE, percent, print_report, render_summary, write_results_csv
+
+
+class ReportError(ValueError):
+    """The sweep directory cannot be reported on (absent, or holds no job directories)."""
+
+
+@dataclass
+class JobResult:
+    job: str                      # directory name, "<n>_<override_dirname>"
+    status: str                   # "completed" | "failed" | "missing"
+    method: str | None
+    real_frac: float | None
+    seed: int | None
+    split: str | None = None      # which scores were used: "test", or "val" when the job did not test
+    scores: dict[str, float] = field(default_factory=dict)
+    wall_time_s: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class GroupSummary:
+    """Completed seeds of one method at one real fraction: mean, sample std (None for one seed), min, max."""
+
+    method: str
+    real_frac: float
+    n: int
+    seeds: list[int]
+    mean: dict[str, float]
+    std: dict[str, float | None]
+    low: dict[str, float]
+    high: dict[str, float]
+
+
+def _job_number(path: Path) -> tuple[int, str]:
+    head = path.name.split("_", 1)[0]
+    return (int(head) if head.isdigit() else sys.maxsize, path.name)
+
+
+def _load_yaml(text_or_path: str | Path, kind: type = object) -> Any:
+    """Parsed YAML if it is a ``kind``, else None: .hydra files of a broken job must not stop the report."""
+    try:
+        value = yaml.safe_load(text_or_path.read_text() if isinstance(text_or_path, Path) else text_or_path)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return value if isinstance(value, kind) else None
+
+
+def _number(value: Any, kind: type) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _hydra_settings(job_dir: Path) -> dict[str, Any]:
+    """method / real_frac / seed from the job's .hydra files, for jobs whose metrics.json is absent or broken."""
+    hydra_dir = job_dir / ".hydra"
+    overrides = {}
+    for item in _load_yaml(hydra_dir / "overrides.yaml", list) or []:
+        key, sep, value = str(item).lstrip("+~").partition("=")
+        if sep:
+            overrides[key] = _load_yaml(value)
+    config = _load_yaml(hydra_dir / "config.yaml", dict) or {}
+    choices = _load_yaml(hydra_dir / "hydra.yaml", dict) or {}
+    for key in ("hydra", "runtime", "choices"):
+        choices = choices.get(key) if isinstance(choices.get(key), dict) else {}
+    model_cfg = config["model"] if isinstance(config.get("model"), dict) else {}
+    data_cfg = config["data"] if isinstance(config.get("data"), dict) else {}
+    method = choices.get("model") or overrides.get("model")
+    if method is None and isinstance(model_cfg.get("style_transfer"), bool):  # run_record.config_summary's rule
+        method = "cyclesem" if model_cfg["style_transfer"] else "baseline"
+    return {
+        "method": method,
+        "real_frac": _number(overrides.get("data.real_frac", data_cfg.get("real_frac")), float),
+        "seed": _number(overrides.get("seed", config.get("seed")), int),
+    }
+
+
+def _read_job(job_dir: Path) -> JobResult:
+    settings = _hydra_settings(job_dir)
+    path = job_dir / "metrics.json"
+    if not path.is_file():
+        return JobResult(job_dir.name, "missing", **settings, error="no metrics.json (crashed hard or still running)")
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return JobResult(job_dir.name, "failed", **settings, error=f"unreadable metrics.json: {err}")
+    method = record.get("method") or settings["method"]
+    real_frac = _number(record.get("real_frac"), float)
+    seed = _number(record.get("seed"), int)
+    job = JobResult(job_dir.name, "completed", method, settings["real_frac"] if real_frac is None else real_frac,
+                    settings["seed"] if seed is None else seed, wall_time_s=_number(record.get("wall_time_s"), float))
+    if record.get("status") != "completed":
+        job.status = "failed"
+        job.error = record.get("error") or f"status {record.get('status')!r} without an error message"
+        return job
+    for split in ("test", "val"):
+        scores = record.get(split)
+        if isinstance(scores, dict) and scores:
+            job.split = split
+            job.scores = {k: v for k, v in ((k, _number(v, float)) for k, v in scores.items()) if v is not None}
+            break
+    if not any(k in job.scores for k in HEADLINE):
+        job.status, job.error = "failed", "metrics.json says completed but holds no test or val scores"
+    elif job.method is None or job.real_frac is None:
+        job.status, job.error = "failed", "cannot tell the job's method or real_frac"
+    return job
+
+
+def collect(sweep_dir: Path | str) -> list[JobResult]:
+    """One JobResult per job directory (a child holding .hydra/ or metrics.json), in job-number order."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ReportError(f"sweep directory {sweep_dir} does not exist")
+    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and ((p / ".hydra").is_dir() or (p / "metrics.json").exists())]
+    if not job_dirs:
+        raise ReportError(f"{sweep_dir} holds no job directories (expected <n>_<overrides>/ with .hydra/ or "
+                          "metrics.json, as written by `python -m cyclesem.train -m ...`)")
+    return [_read_job(p) for p in sorted(job_dirs, key=_job_number)]
+
+
+def summarize(jobs: Sequence[JobResult]) -> list[GroupSummary]:
+    """Per (method, real_frac) statistics over completed jobs; nan scores (absent classes) are left out."""
+    grouped: dict[tuple[str, float], list[JobResult]] = {}
+    for job in jobs:
+        if job.status == "completed":
+            # rounding keys so 0.7 and 0.7000000000000001 (a `range` grid) land in one group
+            grouped.setdefault((job.method, round(job.real_frac, 6)), []).append(job)
+    groups = []
+    for (method, real_frac), members in sorted(grouped.items()):
+        stats: dict[str, dict] = {"mean": {}, "std": {}, "low": {}, "high": {}}
+        for key in sorted({k for job in members for k in job.scores}):
+            values = [job.scores[key] for job in members if key in job.scores and math.isfinite(job.scores[key])]
+            if values:
+                stats["mean"][key] = statistics.fmean(values)
+                stats["std"][key] = statistics.stdev(values) if len(values) > 1 else None
+                stats["low"][key], stats["high"][key] = min(values), max(values)
+        seeds = sorted(job.seed for job in members if job.seed is not None)
+        groups.append(GroupSummary(method, real_frac, len(members), seeds, **stats))
+    return groups
+
+
+def curve(groups: Sequence[GroupSummary], method: str, metric: str) -> dict[float, float]:
+    """real_frac → mean score of ``method`` over seeds, for the fractions where it was measured."""
+    return {g.real_frac: g.mean[metric] for g in groups if g.method == method and metric in g.mean}
+
+
+def data_efficiency(method_curve: dict[float, float], baseline_curve: dict[float, float]) -> dict[float, float | None]:
+    """For each fraction f of ``method_curve``, the smallest real fraction at which the baseline reaches s(f).
+
+    The baseline is read as straight lines between its measured fractions (sorted); no extrapolation, so a
+    score above every baseline point gives None ("not reached"), and a score the baseline already meets at its
+    smallest measured fraction gives that fraction.
+    """
+    points = sorted(baseline_curve.items())
+    needed: dict[float, float | None] = {}
+    for frac, score in sorted(method_curve.items()):
+        needed[frac] = None
+        if points and points[0][1] >= score:
+            needed[frac] = points[0][0]
+            continue
+        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+            if y0 < score <= y1:  # first upward crossing
+                needed[frac] = x0 + (score - y0) / (y1 - y0) * (x1 - x0)
+                break
+    return needed
+
+
+def efficiency_readout(groups: Sequence[GroupSummary], method: str, baseline: str, metric: str) -> list[str]:
+    """One sentence per measured fraction of ``method``: where the baseline matches it, and the real data saved."""
+    ours, theirs = curve(groups, method, metric), curve(groups, baseline, metric)
+    if not ours or not theirs:
+        found = sorted({g.method for g in groups})
+        return [f"needs {metric} scores for both '{method}' and '{baseline}'; completed methods: {found or 'none'}"]
+    lines = []
+    first_frac, first_score = min(theirs.items())
+    for frac, needed in data_efficiency(ours, theirs).items():
+        head = f"{method} at {percent(frac)} % real: {metric} {percent(ours[frac])} %"
+        if needed is None:
+            best = max(theirs, key=theirs.get)
+            lines.append(f"{head} → {baseline} never reaches it (best {percent(theirs[best])} % at {percent(best)} % real)")
+            continue
+        at = "≤ " if needed == first_frac and first_score > ours[frac] else ""
+        how = "measured" if needed in theirs else "interpolated"
+        where = f"{head} → {baseline} needs {at}{percent(needed)} % real ({how})"
+        if needed <= frac:
+            lines.append(f"{where} → no saving")
+        else:
+            ratio = f", {needed / frac:.1f}× less" if frac > 0 else f" ({method} uses none)"
+            lines.append(f"{where} → {method} saves {100 * (needed - frac):.1f} points of real data{ratio}")
+    return lines
+
+
+def _method_order(groups: Sequence[GroupSummary], method: str, baseline: str) -> list[str]:
+    present = {g.method for g in groups}
+    return [m for m in (method, baseline) if m in present] + sorted(present - {method, baseline})
+
+
+def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSummary], summary: str,
+               paths: dict[str, Path]) -> None:
+    """Log to the active W&B run; start an offline one only when asked (use_wandb=True); False: never import."""
+    if use_wandb is False:
+        return
+    wandb = sys.modules.get("wandb")  # no active run is possible in a process that never imported wandb
+    started = False
+    if use_wandb:
+        import wandb
+
+        if wandb.run is None:
+            wandb.init(mode=os.environ.get("WANDB_MODE") or "offline", group=sweep_dir.name, job_type="report",
+                       name=f"report-{sweep_dir.name}", dir=str(sweep_dir))
+            started = True
+    if wandb is None or wandb.run is None:
+        return
+    with paths["results"].open(newline="") as f:
+        rows = list(csv.reader(f))
+    group_rows = [[g.method, g.real_frac, g.n, *(g.mean.get(k) for k in HEADLINE), *(g.std.get(k) for k in HEADLINE)]
+                  for g in groups]
+    wandb.run.log({
+        "report/results": wandb.Table(columns=rows[0], data=rows[1:]),
+        "report/summary_table": wandb.Table(columns=["method", "real_frac", "n", *HEADLINE,
+                                                     *(f"{k}_std" for k in HEADLINE)], data=group_rows),
+        "report/summary": wandb.Html(f"<pre>{html.escape(summary)}</pre>"),
+        "report/curves": wandb.Image(str(paths["curves"])),
+    })
+    if started:
+        wandb.finish()
+
+
+def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = "cyclesem",
+                 baseline: str = "baseline", use_wandb: bool | None = None,
+                 console: Console | None = None) -> dict[str, Path]:
+    """Collect the sweep, write results.csv, summary.md and curves.png into it, print and (maybe) log them."""
+    sweep_dir = Path(sweep_dir)
+    jobs = collect(sweep_dir)
+    groups = summarize(jobs)
+    order = _method_order(groups, method, baseline)
+    groups.sort(key=lambda g: (order.index(g.method), g.real_frac))  # the compared pair first in every table
+    readout = efficiency_readout(groups, method, baseline, metric)
+    summary = render_summary(sweep_dir, jobs, groups, readout, metric)
+    paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md"}
+    paths["summary"].write_text(summary)
+    paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
+    print_report(console or Console(), jobs, groups, readout, metric, paths)
+    _log_wandb(use_wandb, sweep_dir, groups, summary, paths)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cyclesem.report", description=__doc__.split("\n")[0])
+    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory of cyclesem.train jobs")
+    parser.add_argument("--metric", default="fwIoU", choices=HEADLINE, help="score for the data-efficiency readout")
+    parser.add_argument("--method", default="cyclesem", help="the method whose data saving is measured")
+    parser.add_argument("--baseline", default="baseline", help="the method it is compared against")
+    logging = parser.add_mutually_exclusive_group()
+    logging.add_argument("--wandb", dest="use_wandb", action="store_true", default=None,
+                         help="start an offline W&B run (group = sweep name) if none is active, and log the report")
+    logging.add_argument("--no-wandb", dest="use_wandb", action="store_false", help="never touch W&B")
+    args = parser.parse_args(argv)
+    try:
+        write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
+                     use_wandb=args.use_wandb)
+    except ReportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
