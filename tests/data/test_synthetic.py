@@ -30,7 +30,13 @@ def _files(root: Path) -> dict[str, bytes]:
 
 
 def _load(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path))
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def _mode_size(path: Path) -> tuple[str, tuple[int, int]]:
+    with Image.open(path) as image:
+        return image.mode, image.size
 
 
 def _labels(root: Path) -> list[Path]:
@@ -43,9 +49,8 @@ def test_gta5_layout_pairs_images_with_labels(pair: Path) -> None:
     assert sorted(p.name for p in (pair / "gta5" / "labels").iterdir()) == names
     assert sorted(p.name for p in (pair / "gta5_as_cityscapes" / "images").iterdir()) == names
     for name in names:
-        image, label = Image.open(pair / "gta5" / "images" / name), Image.open(pair / "gta5" / "labels" / name)
-        assert (image.mode, image.size) == ("RGB", (128, 64))
-        assert (label.mode, label.size) == ("L", (128, 64))
+        assert _mode_size(pair / "gta5" / "images" / name) == ("RGB", (128, 64))
+        assert _mode_size(pair / "gta5" / "labels" / name) == ("L", (128, 64))
 
 
 def test_cityscapes_layout_pairs_images_with_labels(pair: Path) -> None:
@@ -57,8 +62,7 @@ def test_cityscapes_layout_pairs_images_with_labels(pair: Path) -> None:
             assert match and match.group(1) == image.parent.name and image.parent.name in cities
             label = pair / "cityscapes" / "gtFine" / split / image.parent.name / image.name.replace(
                 "_leftImg8bit.png", "_gtFine_labelIds.png")
-            assert Image.open(label).mode == "L" and Image.open(label).size == Image.open(image).size == (128, 64)
-            assert Image.open(image).mode == "RGB"
+            assert _mode_size(label) == ("L", (128, 64)) and _mode_size(image) == ("RGB", (128, 64))
     assert not set(TRAIN_CITIES) & set(VAL_CITIES)
 
 
