@@ -1,11 +1,11 @@
 """The embedded synthetic domain pair: procedural street scenes in the real GTA5 and Cityscapes layouts.
 
 The source ("game") and target ("city") domains differ in appearance — palettes chosen so that colour
-alone misleads (target road ≈ source sidewalk and vice versa, target vegetation ≈ source terrain and vice
-versa, overcast sky, slate buildings), plus textures, sensor noise, blur and vignetting in the target —
-and mildly in geometry (``synthetic_scene.SOURCE_GEOMETRY`` vs ``TARGET_GEOMETRY``). ``gta5_as_cityscapes``
-holds every source scene re-rendered in the target appearance on the source geometry: the exact answer
-a perfect source → target translation would give.
+alone misleads (target road ≈ source sidewalk and vice versa, likewise vegetation / terrain and truck /
+tram, target wall ≈ source building, overcast sky), plus textures, sensor noise, blur and vignetting in
+the target — and mildly in geometry (``synthetic_scene.SOURCE_GEOMETRY`` vs ``TARGET_GEOMETRY``).
+``gta5_as_cityscapes`` holds every source scene re-rendered in the target appearance on the source
+geometry: the exact answer a perfect source → target translation would give.
 
     python -m cyclesem.data.synthetic ROOT [--seed N]
 """
@@ -30,7 +30,7 @@ from cyclesem.data.synthetic_scene import SYNTHETIC_CLASSES, SceneLayout, sample
 
 __all__ = ["SYNTHETIC_CLASSES", "VERSION", "ensure_synthetic_pair"]
 
-VERSION = 1  # bump whenever the rendering changes: cached sets with another version are re-rendered
+VERSION = 3  # bump whenever the rendering changes: cached sets with another version are re-rendered
 TRAIN_CITIES = ("ardenwald", "brisholm", "corvane")
 VAL_CITIES = ("dunmere", "eskerby")
 _FRAME = 19  # Cityscapes names the annotated frame of each snippet _000019
@@ -83,7 +83,8 @@ SOURCE_STYLE = Style(
         scene.LIGHT: (45, 45, 40), scene.SIGN: (200, 200, 200), scene.VEGETATION: (58, 128, 46),
         scene.TERRAIN: (150, 172, 84), scene.SKY: (150, 195, 240), scene.PERSON: (200, 60, 60),
         scene.RIDER: (230, 120, 40), scene.CAR: (200, 40, 40), scene.TRUCK: (222, 222, 212),
-        scene.BUS: (232, 182, 40), scene.BICYCLE: (40, 40, 45), _IGNORED: (30, 30, 30)}, 0.0),
+        scene.BUS: (232, 182, 40), scene.TRAIN: (205, 55, 50), scene.BICYCLE: (40, 40, 45),
+        _IGNORED: (30, 30, 30)}, 0.0),
     parts=_table(scene.NUM_PARTS, {
         scene.WINDOW: (160, 200, 235), scene.MARKING: (245, 245, 245), scene.KERB: (150, 150, 150),
         scene.GLASS: (120, 170, 215), scene.TYRE: (22, 22, 22), scene.LAMP: (235, 40, 40),
@@ -106,7 +107,8 @@ TARGET_STYLE = Style(
         scene.LIGHT: (190, 160, 40), scene.SIGN: (200, 200, 200), scene.VEGETATION: (150, 168, 86),
         scene.TERRAIN: (60, 118, 50), scene.SKY: (208, 210, 214), scene.PERSON: (50, 50, 60),
         scene.RIDER: (80, 50, 120), scene.CAR: (120, 120, 125), scene.TRUCK: (170, 60, 50),
-        scene.BUS: (205, 205, 200), scene.BICYCLE: (160, 160, 160), _IGNORED: (35, 35, 40)}, 0.0),
+        scene.BUS: (205, 205, 200), scene.TRAIN: (222, 215, 190), scene.BICYCLE: (160, 160, 160),
+        _IGNORED: (35, 35, 40)}, 0.0),
     parts=_table(scene.NUM_PARTS, {
         scene.WINDOW: (45, 55, 66), scene.MARKING: (228, 228, 212), scene.KERB: (205, 195, 185),
         scene.GLASS: (32, 36, 42), scene.TYRE: (20, 20, 20), scene.LAMP: (255, 150, 60),
@@ -226,6 +228,8 @@ def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
             _write_png(out / "gta5" / "labels" / name, layout.label_ids())
             paired = render_appearance(layout, TARGET_STYLE, _rng(seed, _PAIRED_LOOK, i))  # same scene, city
             _write_png(out / "gta5_as_cityscapes" / "images" / name, paired)
+            # the same labels beside it make gta5_as_cityscapes a GTA5-layout dataset: "perfect translation"
+            _write_png(out / "gta5_as_cityscapes" / "labels" / name, layout.label_ids())
         else:
             split, cities = ("train", TRAIN_CITIES) if domain == "target_train" else ("val", VAL_CITIES)
             scene_stream, look = (_TRAIN_SCENE, _TRAIN_LOOK) if split == "train" else (_VAL_SCENE, _VAL_LOOK)
@@ -261,15 +265,18 @@ def _read_manifest(root: pathlib.Path) -> dict | None:
 
 def _is_current(root: pathlib.Path, params: dict) -> bool:
     manifest = _read_manifest(root)
-    return isinstance(manifest, dict) and manifest.get("version") == VERSION and manifest.get("params") == params
+    if not isinstance(manifest, dict):
+        return False
+    return manifest.get("version") == VERSION and manifest.get("params") == params
 
 
 def _is_replaceable(root: pathlib.Path) -> bool:
-    """Only an empty directory or a synthetic set of ours (any version) may be replaced: never a user's data."""
+    """Only an empty directory or a synthetic set (any version) may be replaced: never a user's data."""
     if not root.is_dir():
         return False
     manifest = _read_manifest(root)
-    return (isinstance(manifest, dict) and {"version", "params"} <= manifest.keys()) or not any(root.iterdir())
+    ours = isinstance(manifest, dict) and {"version", "params"} <= manifest.keys()
+    return ours or not any(root.iterdir())
 
 
 def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source: int = 600,
@@ -287,7 +294,7 @@ def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"ensure_synthetic_pair: {name}={value!r}, expected an integer >= {least}")
     params = {name: int(value) for name, value in params.items()}
-    root = pathlib.Path(root).absolute()  # "." or "data/" still name a parent for the lock and the staging dir
+    root = pathlib.Path(root).absolute()  # so "." still names a parent for the lock and the staging dir
     if _is_current(root, params):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)

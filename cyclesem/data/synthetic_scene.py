@@ -22,9 +22,9 @@ from cyclesem.data.labels import CLASS_NAMES, IGNORE_INDEX, train_ids_to_label_i
 
 SYNTHETIC_CLASSES: tuple[int, ...] = tuple(CLASS_NAMES.index(name) for name in (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation",
-    "terrain", "sky", "person", "rider", "car", "truck", "bus", "bicycle"))  # the trainIds the scenes contain
+    "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "bicycle"))  # the ones rendered
 (ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY, PERSON, RIDER, CAR,
- TRUCK, BUS, BICYCLE) = SYNTHETIC_CLASSES
+ TRUCK, BUS, TRAIN, BICYCLE) = SYNTHETIC_CLASSES
 
 # sub-parts: same label as their object, own colour in each style
 PLAIN, WINDOW, MARKING, KERB, GLASS, TYRE, LAMP, SIGN_FACE, SKIN, LEGS, TRUNK, RAIL, EGO = range(13)
@@ -310,7 +310,8 @@ def _tree(cv: _Canvas, rng: np.random.Generator, X: float, z: float) -> None:
 
 
 # width, height, length (m)
-_VEHICLE_SIZES = {CAR: (1.8, 1.45, 4.3), TRUCK: (2.4, 3.4, 7.5), BUS: (2.55, 3.1, 11.0)}
+_VEHICLE_SIZES = {CAR: (1.8, 1.45, 4.3), TRUCK: (2.4, 3.4, 7.5), BUS: (2.55, 3.1, 11.0),
+                  TRAIN: (2.65, 3.4, 22.0)}
 
 
 def _vehicle(cv: _Canvas, rng: np.random.Generator, kind: int, X: float, z: float, scale: float) -> None:
@@ -323,9 +324,9 @@ def _vehicle(cv: _Canvas, rng: np.random.Generator, kind: int, X: float, z: floa
         if car:
             band = (y > waist + 0.05 * h) & (y < 0.93 * h)
         else:
-            band = (y > 0.62 * h) & (y < 0.9 * h) & (kind == BUS)
+            band = (y > 0.62 * h) & (y < 0.9 * h) & (kind in (BUS, TRAIN))
         return np.where(band & (np.abs(x - X) < 0.7 * hw), GLASS, PLAIN).astype(np.uint8)
-    cv.frontal(X - hw, X + hw, 0.2 * h, waist if car else h, z, kind, inst)
+    cv.frontal(X - hw, X + hw, 0.2 * h, waist if car else h, z, kind, inst, parts=None if car else glass)
     if car:
         cv.frontal(X - 0.8 * hw, X + 0.8 * hw, waist, h, z, kind, inst, parts=glass)
     for sgn in (-1, 1):
@@ -412,7 +413,8 @@ def _pole(cv: _Canvas, rng: np.random.Generator, X: float, z: float, side: int) 
 def _traffic_light(cv: _Canvas, rng: np.random.Generator, X: float, bottom: float, z: float) -> None:
     head, lit = cv.instance(), rng.integers(3)  # one of three lamps is on
     cv.frontal(X - 0.18, X + 0.18, bottom, bottom + 0.95, z - 0.05, LIGHT, head)
-    cv.frontal(X - 0.1, X + 0.1, bottom + 0.08 + 0.28 * lit, bottom + 0.3 + 0.28 * lit, z - 0.1, LIGHT, head, LAMP)
+    lamp = bottom + 0.08 + 0.28 * lit
+    cv.frontal(X - 0.1, X + 0.1, lamp, lamp + 0.22, z - 0.1, LIGHT, head, LAMP)
 
 
 def _sign_shape(form: int, cx: float, top: float, size: float) -> Mask2D | None:
@@ -441,9 +443,11 @@ def sample_scene(rng: np.random.Generator, geometry: SceneGeometry, height: int,
             for z in rng.uniform(3, 30, rng.integers(1, 4)):
                 _bicycle(cv, st.centre + side * (st.half + st.walk[k] - 0.4), z)
     for _ in range(rng.integers(0, 9)):
-        kind = rng.choice([CAR, TRUCK, BUS], p=[0.84, 0.09, 0.07])
+        kind = rng.choice([CAR, TRUCK, BUS, TRAIN], p=[0.81, 0.08, 0.07, 0.04])  # trains: trams, rare
         parked, side = rng.random() < 0.35, rng.choice([-1, 1])
         lateral = side * (st.half - 1.1) if parked else rng.uniform(1.2 - st.half, st.half - 1.2)
+        if kind == TRAIN:
+            lateral = rng.uniform(-1.0, 1.0)  # on tracks in the middle of the road
         _vehicle(cv, rng, kind, st.centre + lateral, 3.5 + min(rng.exponential(18), st.end), scale)
     for _ in range(rng.poisson(3.5)):
         side, crossing = rng.choice([-1, 1]), rng.random() < 0.1
