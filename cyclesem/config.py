@@ -126,6 +126,7 @@ class TrainConfig:
     seed: int = 0
     ckpt_path: Optional[str] = None
     run_test: bool = True
+    resume_sweep: bool = False  # rerun a sweep into its dir: skip completed jobs, resume others from last.ckpt
     task_name: str = "train"
     sweep_name: Optional[str] = None  # W&B group; a sweep sets it so its jobs share one
     tags: list[str] = field(default_factory=list)

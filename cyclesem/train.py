@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -95,6 +96,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
+def completed_record(output_dir: Path) -> dict[str, Any] | None:
+    """The run's metrics.json when it finished with status completed, else None."""
+    try:
+        record = json.loads((output_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("status") == "completed" and record.get("test") is not None else None
+
+
 def _fresh_run_dir(output_dir: Path) -> bool:
     """True when the directory holds only what Hydra wrote before the job started."""
     return output_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in output_dir.iterdir())
@@ -114,6 +124,14 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     if multirun and cfg.sweep_name is None:
         with open_dict(cfg):
             cfg.sweep_name = output_dir.parent.name
+    if cfg.resume_sweep:
+        done = completed_record(output_dir)
+        if done is not None:
+            print(f"resume_sweep: {output_dir} already completed, skipping")
+            return done
+        if (output_dir / "checkpoints" / "last.ckpt").is_file() and cfg.ckpt_path is None:
+            with open_dict(cfg):
+                cfg.ckpt_path = "last"
     try:
         return train(cfg)
     except Exception as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -44,3 +45,22 @@ def test_tiny_sweep_and_report(tmp_path, data_dir):
     rows = list(csv.DictReader((sweep_dir / "results.csv").open()))
     assert {(r["method"], float(r["real_frac"]), r["status"]) for r in rows} == {
         (m, f, "completed") for m in ("cyclesem", "baseline") for f in (0.0, 0.5)}
+
+
+@pytest.mark.slow
+def test_resume_sweep_skips_completed_jobs_and_resumes_interrupted_ones(tmp_path, data_dir):
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, "-m", "cyclesem.train", "-m", "+experiment=smoke", "model=baseline",
+               "data.real_frac=0.0,0.5", "trainer.max_epochs=1", "logger=none", f"paths.data_dir={data_dir}",
+               f"hydra.sweep.dir={sweep_dir}"]
+    assert subprocess.run(command, cwd=REPO, capture_output=True, timeout=900).returncode == 0
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    finished = (jobs[0] / "metrics.json").stat().st_mtime_ns
+    (jobs[1] / "metrics.json").unlink()  # as if this job had been killed after its last checkpoint
+    proc = subprocess.run([*command, "resume_sweep=true"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("already completed, skipping") == 1
+    assert (jobs[0] / "metrics.json").stat().st_mtime_ns == finished
+    assert json.loads((jobs[1] / "metrics.json").read_text())["status"] == "completed"
+    assert "Restored all states from the checkpoint" in proc.stderr + proc.stdout
