@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import wandb
 from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 
@@ -84,7 +85,10 @@ def test_wandb_offline_run_records_losses_metrics_and_media(tmp_path, data_dir, 
         return original(self, metrics, step)
 
     monkeypatch.setattr(WandbLogger, "log_metrics", spy)
-    train(compose_train(["data.real_frac=0.5", "trainer.max_epochs=1"], tmp_path, data_dir, logger="wandb"))
+    try:
+        train(compose_train(["data.real_frac=0.5", "trainer.max_epochs=1"], tmp_path, data_dir, logger="wandb"))
+    finally:
+        wandb.finish()  # the entry point's main() does this; train() alone leaves the run open
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
     media = runs[0] / "files" / "media"
