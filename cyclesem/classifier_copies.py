@@ -29,7 +29,7 @@ def frozen(*modules: nn.Module | None) -> Iterator[None]:
     try:
         yield
     finally:
-        for p, flag in zip(params, previous):
+        for p, flag in zip(params, previous, strict=True):
             p.requires_grad_(flag)
 
 
@@ -43,9 +43,9 @@ def classifier_copy(segmenter: nn.Module) -> nn.Module:
 @torch.no_grad()
 def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
     """average ← decay·average + (1 − decay)·model for parameters; buffers (BN statistics) are copied."""
-    for avg_p, p in zip(average.parameters(), model.parameters()):
+    for avg_p, p in zip(average.parameters(), model.parameters(), strict=True):
         avg_p.lerp_(p.detach(), 1.0 - decay)
-    for avg_b, b in zip(average.buffers(), model.buffers()):
+    for avg_b, b in zip(average.buffers(), model.buffers(), strict=True):
         avg_b.copy_(b)
 
 

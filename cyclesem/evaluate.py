@@ -29,7 +29,7 @@ from cyclesem.visualize import colorize, save_label_png, save_png
 
 def _save_predictions(predictions: torch.Tensor, names: list[str], output_dir: Path, color: bool,
                       label_ids: bool) -> None:
-    for prediction, name in zip(predictions.cpu().numpy().astype("uint8"), names):
+    for prediction, name in zip(predictions.cpu().numpy().astype("uint8"), names, strict=True):
         if color:
             save_png(colorize(prediction), output_dir / "color" / f"{name}.png")
         if label_ids:  # the official evaluator matches `<city>_<seq>_<frame>*.png` and wants label ids
@@ -60,7 +60,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "checkpoint": str(cfg.ckpt_path),
         "num_images": len(datamodule.val_set),
         **{k: float(scores[k]) for k in ("fwIoU", "mIoU", "pixel_acc")},
-        "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, scores["per_class_iou"])},
+        "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)},
     }
     write_metrics(output_dir, record)
     table = Table(title=f"{cfg.ckpt_path} on {record['num_images']} target val images")

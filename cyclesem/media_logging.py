@@ -67,5 +67,5 @@ def log_panels(loggers: Sequence[Logger], batch: Mapping, fakes, prediction: tor
 def log_class_table(loggers: Sequence[Logger], split: str, per_class_iou: torch.Tensor, step: int) -> None:
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            rows = [[name, None if math.isnan(v) else v] for name, v in zip(CLASS_NAMES, per_class_iou.tolist())]
+            rows = [[name, None if math.isnan(v) else v] for name, v in zip(CLASS_NAMES, per_class_iou.tolist(), strict=True)]
             logger.log_table(key=f"{split}/per_class_iou", columns=["class", "IoU"], data=rows, step=step)

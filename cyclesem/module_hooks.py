@@ -32,7 +32,7 @@ class ModuleHooks:
                 self.class_weight.copy_(class_weights_from_counts(counts, str(getattr(
                     self.class_weighting, "value", self.class_weighting))))
                 rank_zero_info(f"class weights ({self.class_weighting}): "
-                               + ", ".join(f"{n}={w:.2f}" for n, w in zip(CLASS_NAMES, self.class_weight.tolist())))
+                               + ", ".join(f"{n}={w:.2f}" for n, w in zip(CLASS_NAMES, self.class_weight.tolist(), strict=True)))
 
     def class_weight_ready(self) -> bool:
         return not torch.all(self.class_weight == 1.0).item()
@@ -91,7 +91,7 @@ class ModuleHooks:
     def _log_eval(self, split: str, metrics, translation) -> dict[str, Any]:
         scores = metrics.compute()
         values = {f"{split}/{k}": float(scores[k]) for k in ("mIoU", "fwIoU", "pixel_acc")}
-        values.update({f"{split}/iou_{name}": float(v) for name, v in zip(CLASS_NAMES, scores["per_class_iou"])})
+        values.update({f"{split}/iou_{name}": float(v) for name, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)})
         if translation.update_count > 0:
             values[f"{split}/translation_l1"] = float(translation.compute())
         self.log_dict(values, sync_dist=False)  # metric states are already reduced across ranks

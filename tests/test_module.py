@@ -67,7 +67,7 @@ def test_each_step_updates_only_its_own_group():
         return {name: [snapshot(n) for n in nets] for name, nets in groups.items()}
 
     def moved(before):
-        return {name: any(changed(b, n) for b, n in zip(before[name], nets)) for name, nets in groups.items()}
+        return {name: any(changed(b, n) for b, n in zip(before[name], nets, strict=True)) for name, nets in groups.items()}
 
     fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
     before = states()
@@ -124,7 +124,7 @@ def test_fused_semantic_gradient_equals_sequential(sem_source, seg_source):
 
     for net in ("gen_s2t", "gen_t2s", "segmenter"):
         for (name, p_fused), p_ref in zip(getattr(fused_module, net).named_parameters(),
-                                          getattr(reference, net).parameters()):
+                                          getattr(reference, net).parameters(), strict=True):
             torch.testing.assert_close(p_fused.grad, p_ref.grad, rtol=1e-4, atol=1e-6, msg=f"{net}.{name}")
 
 

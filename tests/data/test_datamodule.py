@@ -44,9 +44,9 @@ def test_subset_sizes(pair_root, real_frac, sizes):
 def test_subsets_are_nested_across_fractions(pair_root):
     fractions = [0.1, 0.3, 0.5, 0.8, 1.0]
     targets = [set(make_datamodule(pair_root, f).labeled_sets["target"].indices) for f in fractions]
-    assert all(a <= b for a, b in zip(targets, targets[1:]))
+    assert all(a <= b for a, b in zip(targets, targets[1:], strict=False))
     sources = [set(make_datamodule(pair_root, f).labeled_sets["source"].indices) for f in [0.8, 0.5, 0.0]]
-    assert all(a <= b for a, b in zip(sources, sources[1:]))
+    assert all(a <= b for a, b in zip(sources, sources[1:], strict=False))
     other_seed = set(make_datamodule(pair_root, 0.5, seed=1).labeled_sets["target"].indices)
     assert other_seed != targets[2]
 
