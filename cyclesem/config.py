@@ -30,6 +30,7 @@ class SemanticClassifier(str, Enum):
     joint = "joint"  # F_T itself (the source report)
     ema = "ema"  # moving-average copy of F_T
     frozen = "frozen"  # copy of F_T pre-trained on the run's labelled images, then frozen (CyCADA)
+    none = "none"  # no semantic terms: the generators are a plain CycleGAN (loss.sem_* are not used)
 
 
 class PretrainOn(str, Enum):

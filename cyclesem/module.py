@@ -101,7 +101,8 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         self.decay_start_frac, self.log_images_every_n_steps = decay_start_frac, log_images_every_n_steps
         self.channels_last, self.compile_networks = channels_last, compile
         # the classifier the generators' semantic terms go through, when it is not F_T itself
-        self.sem_net = classifier_copy(segmenter) if self.has_gan and self.semantic_mode != "joint" else None
+        copies = (SemanticClassifier.ema, SemanticClassifier.frozen)
+        self.sem_net = classifier_copy(segmenter) if self.has_gan and self.semantic_mode in copies else None
         self.register_buffer("sem_net_ready", torch.tensor(False))
         self.register_buffer("class_weight", torch.ones(num_classes))
         self.use_class_weight = str(getattr(class_weights, "value", class_weights)) != "none"
@@ -143,7 +144,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         return Fakes(source_as_target, target_as_source, self.gen_t2s(source_as_target), self.gen_s2t(target_as_source))
 
     def semantic_active(self) -> bool:
-        return self.current_epoch >= self.semantic_warmup_epochs
+        return self.semantic_mode != SemanticClassifier.none and self.current_epoch >= self.semantic_warmup_epochs
 
     def semantic_classifier(self) -> nn.Module:
         return self.segmenter if self.sem_net is None else self.sem_net

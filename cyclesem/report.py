@@ -1,6 +1,7 @@
 """Collect a `python -m cyclesem.train -m ...` sweep into results.csv, summary.md and curves.png.
 
     python -m cyclesem.report multirun/2025-01-01/12-00-00-000000 [--metric fwIoU] [--wandb | --no-wandb]
+    python -m cyclesem.report multirun/semantic_variants --group-by semantic_classifier --method joint --baseline none
 
 Every job directory is listed: a job whose metrics.json says "failed", is unreadable, or is absent (crashed hard
 or still running) appears as failed/missing in both files and is never averaged in. Scores are the test scores
@@ -81,8 +82,10 @@ def _number(value: Any, kind: type) -> Any:
         return None
 
 
-def _hydra_settings(job_dir: Path) -> dict[str, Any]:
-    """method / real_frac / seed from the job's .hydra files, for jobs whose metrics.json is absent or broken."""
+def _hydra_settings(job_dir: Path, group_by: str = "method") -> dict[str, Any]:
+    """method / real_frac / seed from the job's .hydra files, for jobs whose metrics.json is absent or broken.
+    With ``group_by`` other than "method" the "method" is that setting (an override ``[model.]<group_by>=...``,
+    else ``model.<group_by>`` in the job's config)."""
     hydra_dir = job_dir / ".hydra"
     overrides = {}
     for item in _load_yaml(hydra_dir / "overrides.yaml", list) or []:
@@ -98,6 +101,9 @@ def _hydra_settings(job_dir: Path) -> dict[str, Any]:
     method = choices.get("model") or overrides.get("model")
     if method is None and isinstance(model_cfg.get("style_transfer"), bool):  # run_record.config_summary's rule
         method = "cyclesem" if model_cfg["style_transfer"] else "baseline"
+    if group_by != "method":
+        method = next((v for k, v in overrides.items() if k.split(".")[-1] == group_by), model_cfg.get(group_by))
+        method = None if method is None else str(method)
     return {
         "method": method,
         "real_frac": _number(overrides.get("data.real_frac", data_cfg.get("real_frac")), float),
@@ -105,8 +111,8 @@ def _hydra_settings(job_dir: Path) -> dict[str, Any]:
     }
 
 
-def _read_job(job_dir: Path) -> JobResult:
-    settings = _hydra_settings(job_dir)
+def _read_job(job_dir: Path, group_by: str = "method") -> JobResult:
+    settings = _hydra_settings(job_dir, group_by)
     path = job_dir / "metrics.json"
     if not path.is_file():
         return JobResult(job_dir.name, "missing", **settings, error="no metrics.json (crashed hard or still running)")
@@ -116,7 +122,8 @@ def _read_job(job_dir: Path) -> JobResult:
             raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     except (OSError, UnicodeDecodeError, ValueError) as err:
         return JobResult(job_dir.name, "failed", **settings, error=f"unreadable metrics.json: {err}")
-    method = record.get("method") or settings["method"]
+    method = record.get(group_by) if group_by != "method" or record.get(group_by) else settings["method"]
+    method = settings["method"] if method is None else str(method)
     real_frac = _number(record.get("real_frac"), float)
     seed = _number(record.get("seed"), int)
     job = JobResult(job_dir.name, "completed", method, settings["real_frac"] if real_frac is None else real_frac,
@@ -138,8 +145,9 @@ def _read_job(job_dir: Path) -> JobResult:
     return job
 
 
-def collect(sweep_dir: Path | str) -> list[JobResult]:
-    """One JobResult per job directory (a child holding .hydra/ or metrics.json), in job-number order."""
+def collect(sweep_dir: Path | str, group_by: str = "method") -> list[JobResult]:
+    """One JobResult per job directory (a child holding .hydra/ or metrics.json), in job-number order; a job's
+    "method" is its metrics.json field ``group_by`` (e.g. "semantic_classifier" to compare the variants)."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"sweep directory {sweep_dir} does not exist")
@@ -147,7 +155,7 @@ def collect(sweep_dir: Path | str) -> list[JobResult]:
     if not job_dirs:
         raise ReportError(f"{sweep_dir} holds no job directories (expected <n>_<overrides>/ with .hydra/ or "
                           "metrics.json, as written by `python -m cyclesem.train -m ...`)")
-    return [_read_job(p) for p in sorted(job_dirs, key=_job_number)]
+    return [_read_job(p, group_by) for p in sorted(job_dirs, key=_job_number)]
 
 
 def summarize(jobs: Sequence[JobResult]) -> list[GroupSummary]:
@@ -259,11 +267,11 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
 
 
 def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = "cyclesem",
-                 baseline: str = "baseline", use_wandb: bool | None = None,
+                 baseline: str = "baseline", group_by: str = "method", use_wandb: bool | None = None,
                  console: Console | None = None) -> dict[str, Path]:
     """Collect the sweep, write results.csv, summary.md and curves.png into it, print and (maybe) log them."""
     sweep_dir = Path(sweep_dir)
-    jobs = collect(sweep_dir)
+    jobs = collect(sweep_dir, group_by)
     groups = summarize(jobs)
     order = _method_order(groups, method, baseline)
     groups.sort(key=lambda g: (order.index(g.method), g.real_frac))  # the compared pair first in every table
@@ -283,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metric", default="fwIoU", choices=HEADLINE, help="score for the data-efficiency readout")
     parser.add_argument("--method", default="cyclesem", help="the method whose data saving is measured")
     parser.add_argument("--baseline", default="baseline", help="the method it is compared against")
+    parser.add_argument("--group-by", default="method", metavar="FIELD",
+                        help="the metrics.json field that names a job's method (default: method = cyclesem or "
+                             "baseline; e.g. semantic_classifier to compare the variants: joint, ema, frozen, none)")
     logging = parser.add_mutually_exclusive_group()
     logging.add_argument("--wandb", dest="use_wandb", action="store_true", default=None,
                          help="start an offline W&B run (group = sweep name) if none is active, and log the report")
@@ -290,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
-                     use_wandb=args.use_wandb)
+                     group_by=args.group_by, use_wandb=args.use_wandb)
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

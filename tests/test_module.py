@@ -169,6 +169,18 @@ def test_ema_classifier_tracks_segmenter_and_is_not_stepped_by_generators():
         torch.testing.assert_close(p, 0.5 * ema_before[name] + 0.5 * seg[name].detach())
 
 
+def test_semantic_classifier_none_gives_the_generators_no_semantic_terms():
+    module = make_module(semantic_classifier="none")
+    assert module.sem_net is None and not module.fuses_source_term()
+    batch, logs = make_batch(), {}
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, logs)
+    assert "g_sem_source" not in logs and "g_sem_target" not in logs
+    expected = logs["g_gan"] + 10.0 * logs["g_cycle"] + 10.0 * 0.5 * logs["g_identity"]
+    torch.testing.assert_close(logs["g_total"], expected)
+    assert all(p.grad is None for p in module.segmenter.parameters())
+
+
 def test_nonfinite_losses_are_skipped_then_stop_training():
     module = make_module(max_nonfinite_steps=2)
     batch = make_batch()

@@ -79,6 +79,21 @@ def test_collect_reads_scores_and_lists_every_job(sweep: Path) -> None:
     assert (corrupt.method, corrupt.real_frac, corrupt.seed) == ("cyclesem", 1.0, 2)  # from .hydra
 
 
+def test_group_by_another_field_compares_semantic_variants(tmp_path: Path) -> None:
+    """--group-by semantic_classifier: the variants become the methods; a job without metrics.json is named from
+    its ``model.semantic_classifier=...`` override."""
+    sweep = tmp_path / "variants"
+    for num, (variant, fw) in enumerate([("joint", 0.7), ("none", 0.6)]):
+        make_job(sweep, num, "cyclesem", 0.1, 0, completed("cyclesem", 0.1, 0, fw=fw) | {"semantic_classifier": variant})
+    missing = make_job(sweep, 2, "cyclesem", 0.3, 0)
+    (missing / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["model.semantic_classifier=ema"]))
+    jobs = collect(sweep, group_by="semantic_classifier")
+    assert [(j.method, j.status) for j in jobs] == [("joint", "completed"), ("none", "completed"), ("ema", "missing")]
+    groups = summarize(jobs)
+    assert {g.method: g.mean["fwIoU"] for g in groups} == {"joint": 0.7, "none": 0.6}
+    assert [j.method for j in collect(sweep)][:2] == ["cyclesem", "cyclesem"]  # default: the method field
+
+
 def test_broken_hydra_files_still_list_the_job(tmp_path: Path) -> None:
     job = make_job(tmp_path, 0, "baseline", 0.2, 3)
     (job / ".hydra" / "overrides.yaml").write_text("[unclosed")

@@ -38,7 +38,7 @@ def test_fast_dev_run_unlabeled_target(tmp_path, data_dir):
     assert record["val"]["translation_l1"] > 0  # both domains present: the generators trained
 
 
-@pytest.mark.parametrize("variant", ["ema", "frozen"])
+@pytest.mark.parametrize("variant", ["ema", "frozen", "none"])
 def test_semantic_classifier_variants_run(variant, tmp_path, data_dir):
     cfg = compose_train([f"model.semantic_classifier={variant}", "model.pretrain_on=both",
                          "trainer.fast_dev_run=true"], tmp_path, data_dir)
