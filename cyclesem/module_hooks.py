@@ -15,6 +15,7 @@ from cyclesem.config import SemanticClassifier
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.losses import class_weights_from_counts
 from cyclesem.media_logging import log_class_table, log_panels
+from cyclesem.rng import rng_states, set_rng_states
 
 CHECKPOINT_KEY = "cyclesem"
 
@@ -113,6 +114,7 @@ class ModuleHooks:
             "data_config": getattr(self, "data_config", None),
             "pools": {"source": self.pool_s.state_dict(), "target": self.pool_t.state_dict()},
             "nonfinite": {"in_a_row": self.nonfinite_in_a_row, "total": self.nonfinite_total},
+            "rng": rng_states(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -123,6 +125,8 @@ class ModuleHooks:
         self.pool_t.load_state_dict(state["pools"]["target"])
         self.nonfinite_in_a_row = state["nonfinite"]["in_a_row"]
         self.nonfinite_total = state["nonfinite"]["total"]
+        if "rng" in state:
+            set_rng_states(state["rng"])
 
     # ----------------------------------------------------------------- media
     def maybe_log_panels(self, batch: Mapping, fakes) -> None:
@@ -131,6 +135,9 @@ class ModuleHooks:
         if not every or step % every != 0 or not self.loggers:
             return
         target = batch.get("target") or batch.get("source")
+        training = self.segmenter.training
+        self.segmenter.eval()  # logging must not move BatchNorm statistics: a logged run trains like an unlogged one
         with torch.no_grad():
             prediction = self.segmenter(target["image"][:1]).argmax(1)[0]  # (H, W)
+        self.segmenter.train(training)
         log_panels(self.loggers, batch, fakes, prediction, step)

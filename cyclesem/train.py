@@ -17,11 +17,12 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cyclesem.checkpoint import instantiate_module
+from cyclesem.checkpoint_io import AtomicCheckpointIO
 from cyclesem.config import ConfigError, validate
 from cyclesem.run_record import config_summary, environment_record, write_metrics
 
@@ -40,7 +41,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None and "_target_" in c]
     if not loggers:  # LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    extra = {} if "plugins" in cfg.trainer else {"plugins": [AtomicCheckpointIO()]}  # a kill mid-save keeps the old file
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **extra)
     return datamodule, model, trainer
 
 
@@ -65,10 +67,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     ckpt_path = _resolve_ckpt(cfg.ckpt_path, output_dir)
+    run_info = {**config_summary(cfg), "config": to_plain(cfg), **environment_record(cfg.seed)}
+    for logger in trainer.loggers:  # the W&B run config: seed, versions, commit and the resolved config
+        logger.log_hyperparams(run_info)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     val = _scores(trainer.callback_metrics, "val")
     test: dict[str, float] = {}
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "") or None
     if cfg.run_test:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         test = _scores(results[0] if results else {}, "test")

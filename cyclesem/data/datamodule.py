@@ -16,12 +16,12 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
 from lightning.pytorch.utilities import CombinedLoader
-from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import NUM_CLASSES
+from cyclesem.data.resumable import EpochSampler, ResumableLoader, SeededSamples
 
 DatasetFactory = Callable[..., Dataset]
 
@@ -36,26 +36,6 @@ def nested_indices(pool_size: int, count: int, seed: int, *, salt: int) -> np.nd
     """The first `count` items of one seeded permutation of the pool: nested across counts."""
     rng = np.random.default_rng([seed, salt])
     return rng.permutation(pool_size)[:count]
-
-
-class EpochSampler(Sampler[int]):
-    """`num_samples` indices per epoch from repeated seeded permutations; the order depends only on
-    (seed, epoch), so a resumed run sees the same data order. Lightning calls `set_epoch`."""
-
-    def __init__(self, size: int, num_samples: int, seed: int) -> None:
-        self.size, self.num_samples, self.seed, self.epoch = size, num_samples, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        repeats = math.ceil(self.num_samples / self.size)
-        order = torch.cat([torch.randperm(self.size, generator=generator) for _ in range(repeats)])
-        return iter(order[: self.num_samples].tolist())
-
-    def __len__(self) -> int:
-        return self.num_samples
 
 
 def _root_of(factory: DatasetFactory) -> Any:
@@ -142,34 +122,34 @@ class DomainMixDataModule(L.LightningDataModule):
     def steps_per_epoch(self) -> int:
         return math.ceil(self.num_labeled / self.batch_size)
 
-    def _loader(self, dataset: Dataset, sampler: Sampler | None, batch_size: int, drop_last: bool) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            shuffle=False,
-            drop_last=drop_last,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+    def _loader_options(self) -> dict[str, Any]:
+        return dict(num_workers=self.num_workers, pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+
+    def _eval_loader(self, dataset: Dataset) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, **self._loader_options())
+
+    def _batches_done(self) -> int:
+        """Batches of the current epoch in the checkpoint being resumed (Lightning's restored loop progress)."""
+        return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed if self.trainer is not None else 0
 
     def train_dataloader(self) -> CombinedLoader:
         num_samples = self.steps_per_epoch * self.batch_size
         loaders = {
-            side: self._loader(ds, EpochSampler(len(ds), num_samples, self.seed + salt), self.batch_size, True)
+            side: ResumableLoader(SeededSamples(ds), batch_size=self.batch_size, drop_last=True,
+                                  sampler=EpochSampler(len(ds), num_samples, self.seed + salt),
+                                  batches_done=self._batches_done, **self._loader_options())
             for salt, (side, ds) in enumerate(sorted(self.train_sets.items()))
         }
         return CombinedLoader(loaders, mode="min_size")
 
     def val_dataloader(self) -> list[DataLoader]:
-        loaders = [self._loader(self.val_set, None, self.val_batch_size, False)]
+        loaders = [self._eval_loader(self.val_set)]
         if self.paired_set is not None:
-            loaders.append(self._loader(self.paired_set, None, self.val_batch_size, False))
+            loaders.append(self._eval_loader(self.paired_set))
         return loaders
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, None, self.val_batch_size, False)
+        return self._eval_loader(self.val_set)
 
     def labeled_class_counts(self) -> np.ndarray:
         """Pixel count per trainId over the labelled training images (both domains), (19,) int64."""
