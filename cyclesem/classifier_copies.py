@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from cyclesem.data.resumable import EpochSampler, SeededSamples
 from cyclesem.losses import semantic_loss
 
 
@@ -63,12 +64,13 @@ def pretrain_classifier(
 ) -> list[float]:
     """Train `classifier` on the labelled `datasets` for `epochs`, then freeze it. Returns epoch mean losses."""
     dataset = torch.utils.data.ConcatDataset(datasets)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=False,
-                        generator=torch.Generator().manual_seed(seed))
+    sampler = EpochSampler(len(dataset), len(dataset), seed)  # order and augmentations from (seed, epoch)
+    loader = DataLoader(SeededSamples(dataset), batch_size=batch_size, sampler=sampler, drop_last=False)
     classifier.requires_grad_(True).train()
     optimizer = make_optimizer(classifier.parameters())
     history = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
         losses = []
         for i, batch in enumerate(loader):
             if max_batches is not None and i >= max_batches:

@@ -176,7 +176,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         skipped |= not self.segmenter_step(opt_seg, segmenter_source, source_label, target_image, target_label,
                                            fused_source_ce, logs)
         self.count_nonfinite(skipped, logs)
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=True,
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=True, sync_dist=True,
                       batch_size=len(next(t for t in (source_image, target_image) if t is not None)))
         self.maybe_log_panels(batch, fakes)
 
@@ -213,7 +213,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
                 total = total + w.sem_target * sem_target
                 logs["g_sem_target"] = sem_target.detach()
         logs["g_total"] = total.detach()
-        if not torch.isfinite(total):
+        if not self.finite_on_all_ranks(total):
             return None, False
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(total)
@@ -233,7 +233,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         loss_d_s = discriminator_loss(self.disc_s(source_image), self.disc_s(pooled_source), self.gan_mode)
         total = loss_d_t + loss_d_s
         logs.update(d_target=loss_d_t.detach(), d_source=loss_d_s.detach())
-        if not torch.isfinite(total):
+        if not self.finite_on_all_ranks(total):
             return False
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(total)
@@ -257,7 +257,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
             total = self.weights.seg_target * seg_target + (total if total is not None else 0.0)
             logs["seg_target"] = seg_target.detach()
         if total is not None:
-            if not torch.isfinite(total):
+            if not self.finite_on_all_ranks(total):
                 return False
             self.manual_backward(total)
         self.clip(opt_seg)
@@ -265,6 +265,14 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         if self.sem_net is not None and self.semantic_mode == SemanticClassifier.ema:
             ema_update(self.sem_net, self.segmenter, self.ema_decay)
         return True
+
+    def finite_on_all_ranks(self, loss: Tensor) -> bool:
+        """Whether to step on this loss: under DDP every rank must take the same decision, or the ranks that
+        step wait forever for the backward of the ones that skip."""
+        finite = torch.isfinite(loss.detach())
+        if self._trainer is not None and self.trainer.world_size > 1:
+            finite = self.all_gather(finite).all()
+        return bool(finite)
 
     def clip(self, optimizer) -> None:
         if self.gradient_clip_val is not None:

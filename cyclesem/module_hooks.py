@@ -63,6 +63,9 @@ class ModuleHooks:
             batch_size=datamodule.batch_size, device=self.device, class_weights=self.class_weight_or_none(),
             max_batches=1 if self.trainer.fast_dev_run else None, seed=datamodule.seed,
         )
+        if self.trainer.world_size > 1:  # every rank pre-trained the same way; make them bit-equal anyway (GPU)
+            for tensor in self.sem_net.state_dict().values():
+                torch.distributed.broadcast(tensor, src=0)
         self.sem_net_ready.fill_(True)
         rank_zero_info(f"frozen semantic classifier pre-trained on {self.pretrain_on.value} for "
                        f"{len(history)} epochs; loss per epoch: " + ", ".join(f"{h:.3f}" for h in history))
@@ -83,6 +86,19 @@ class ModuleHooks:
         elif self.has_gan:
             translation.update(self.translation_l1(batch))
 
+    def sync_buffers(self) -> None:
+        """Give every DDP rank rank 0's buffers (BatchNorm running statistics: each rank updates them from its
+        own batches; checkpoints hold rank 0's), so all ranks evaluate the same networks."""
+        if self._trainer is not None and self.trainer.world_size > 1:
+            for buffer in self.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
+    def on_validation_epoch_start(self) -> None:
+        self.sync_buffers()
+
+    def on_test_epoch_start(self) -> None:
+        self.sync_buffers()
+
     def validation_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch, dataloader_idx, self.val_metrics, self.val_translation)
 
@@ -95,7 +111,9 @@ class ModuleHooks:
         values.update({f"{split}/iou_{name}": float(v) for name, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)})
         if translation.update_count > 0:
             values[f"{split}/translation_l1"] = float(translation.compute())
-        self.log_dict(values, sync_dist=False)  # metric states are already reduced across ranks
+        # the values are already reduced across ranks (identical everywhere): averaging them over the ranks
+        # changes nothing and is what Lightning expects of epoch-level values under DDP
+        self.log_dict(values, sync_dist=True)
         log_class_table(self.loggers, split, scores["per_class_iou"], self.global_step)
         metrics.reset()
         translation.reset()

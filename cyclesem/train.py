@@ -19,6 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cyclesem.checkpoint import instantiate_module
@@ -46,6 +47,20 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     return datamodule, model, trainer
 
 
+def check_launch(trainer: L.Trainer) -> None:
+    """A DDP strategy that starts its other ranks by re-running the command line cannot run inside a multirun."""
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if (trainer.world_size > 1 and environment is not None and not environment.creates_processes_externally
+            and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+        raise ConfigError(
+            f"a {trainer.world_size}-process DDP trainer cannot run inside a Hydra multirun (-m) on one machine: "
+            "Lightning starts the other ranks by re-running the command line, which would start the sweep again. "
+            "Sweep DDP jobs with a launcher that starts one task per device (hydra/launcher=slurm_gpu with "
+            "hydra.launcher.tasks_per_node and gpus_per_node = trainer.devices), run each job without -m, or sweep "
+            "single-device jobs (trainer=gpu)"
+        )
+
+
 def _resolve_ckpt(ckpt_path: str | None, output_dir: Path) -> str | None:
     if ckpt_path is None:
         return None
@@ -66,6 +81,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
+    check_launch(trainer)
     ckpt_path = _resolve_ckpt(cfg.ckpt_path, output_dir)
     run_info = {**config_summary(cfg), "config": to_plain(cfg), **environment_record(cfg.seed)}
     for logger in trainer.loggers:  # the W&B run config: seed, versions, commit and the resolved config
@@ -91,7 +107,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         **config_summary(cfg),
         **environment_record(cfg.seed),
     }
-    write_metrics(output_dir, record)
+    if trainer.is_global_zero:  # under DDP every rank gets here with the same (reduced) scores
+        write_metrics(output_dir, record)
     final = test or val
     if trainer.is_global_zero:
         print(f"\n{record['method']} real_frac={cfg.data.real_frac}: fwIoU={final.get('fwIoU', float('nan')):.4f} "
@@ -140,8 +157,9 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     try:
         return train(cfg)
     except Exception as err:
-        write_metrics(output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}",
-                                   **config_summary(cfg), **environment_record(cfg.seed)})
+        if rank_zero_only.rank == 0:
+            write_metrics(output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}",
+                                       **config_summary(cfg), **environment_record(cfg.seed)})
         raise
     finally:
         if "wandb" in (cfg.logger or {}):

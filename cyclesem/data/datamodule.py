@@ -5,7 +5,8 @@ round(real_frac·N) labelled target images, the rest labelled source. Each pool 
 (the 10 % target subset is inside the 20 % one). Every training batch is
 ``{"source": {"image", "label"}, "target": {"image", "label"}}`` with either side absent when it has
 no images (real_frac 0 or 1, unless ``unlabeled_target`` adds the rest of the target train split with
-all-255 labels). An epoch is ceil(N / batch_size) batches whatever the fraction.
+all-255 labels). An epoch is ceil(N / batch_size) batches whatever the fraction (under DDP the ranks share
+them out: ceil(N / (batch_size · ranks)) each, see `EpochSampler`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import CombinedLoader
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
@@ -119,30 +121,53 @@ class DomainMixDataModule(L.LightningDataModule):
             self.paired_set = self.paired_factory() if self.paired_factory is not None else None
 
     @property
+    def ranks(self) -> tuple[int, int]:
+        """(this process's global rank, number of processes) of the attached Trainer; (0, 1) without one."""
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.num_labeled / self.batch_size)
+        """Training steps per epoch: one pass over N labelled images, shared out across the DDP ranks."""
+        return math.ceil(self.num_labeled / (self.batch_size * self.ranks[1]))
 
     def _loader_options(self) -> dict[str, Any]:
         return dict(num_workers=self.num_workers, pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
 
     def _eval_loader(self, dataset: Dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.val_batch_size, shuffle=False, **self._loader_options())
+        rank, world_size = self.ranks
+        # under DDP each rank evaluates its own share, none twice (DistributedSampler would pad with repeats)
+        sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False) \
+            if world_size > 1 else None
+        return DataLoader(dataset, batch_size=self.val_batch_size, sampler=sampler, shuffle=False,
+                          **self._loader_options())
+
+    def _check_sharding(self) -> None:
+        connector = getattr(self.trainer, "_accelerator_connector", None)
+        if self.ranks[1] > 1 and getattr(connector, "use_distributed_sampler", False):
+            raise ValueError(
+                "DomainMixDataModule shards the data across DDP ranks itself: set trainer.use_distributed_sampler="
+                "false (trainer=ddp and trainer=ddp_cpu do), else Lightning replaces its samplers"
+            )
 
     def _batches_done(self) -> int:
         """Batches of the current epoch in the checkpoint being resumed (Lightning's restored loop progress)."""
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed if self.trainer is not None else 0
 
     def train_dataloader(self) -> CombinedLoader:
-        num_samples = self.steps_per_epoch * self.batch_size
+        self._check_sharding()
+        rank, world_size = self.ranks
+        num_samples = self.steps_per_epoch * self.batch_size  # per rank
         loaders = {
             side: ResumableLoader(SeededSamples(ds), batch_size=self.batch_size, drop_last=True,
-                                  sampler=EpochSampler(len(ds), num_samples, self.seed + salt),
+                                  sampler=EpochSampler(len(ds), num_samples, self.seed + salt, rank, world_size),
                                   batches_done=self._batches_done, **self._loader_options())
             for salt, (side, ds) in enumerate(sorted(self.train_sets.items()))
         }
         return CombinedLoader(loaders, mode="min_size")
 
     def val_dataloader(self) -> list[DataLoader]:
+        self._check_sharding()
         loaders = [self._eval_loader(self.val_set)]
         if self.paired_set is not None:
             loaders.append(self._eval_loader(self.paired_set))

@@ -19,12 +19,20 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Sampler, Subset
 
 
 class EpochSampler(Sampler[tuple[int, int]]):
-    """`num_samples` ``(index, sample_seed)`` pairs per epoch from repeated seeded permutations of
-    ``range(size)``; the stream depends only on (seed, epoch). Lightning calls `set_epoch`."""
+    """`num_samples` ``(index, sample_seed)`` pairs per epoch and rank from repeated seeded permutations of
+    ``range(size)``; the stream depends only on (seed, epoch). Lightning calls `set_epoch`.
 
-    def __init__(self, size: int, num_samples: int, seed: int) -> None:
+    Under DDP every rank draws the same global stream of ``num_samples · world_size`` pairs and keeps the positions
+    ``rank, rank + world_size, …``: the ranks share out one epoch without overlap, and a sample gets the same
+    augmentation seed whatever the number of ranks.
+    """
+
+    def __init__(self, size: int, num_samples: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank}")
         self.size, self.num_samples, self.seed, self.epoch = size, num_samples, seed, 0
-        self._resume: tuple[int, int] | None = None  # (epoch, samples to skip) for the next pass
+        self.rank, self.world_size = rank, world_size
+        self._resume: tuple[int, int] | None = None  # (epoch, samples of this rank to skip) for the next pass
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -35,20 +43,22 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        repeats = math.ceil(self.num_samples / self.size)
-        order = torch.cat([torch.randperm(self.size, generator=generator) for _ in range(repeats)])
-        seeds = torch.randint(2**31 - 1, (self.num_samples,), generator=generator)
+        total = self.num_samples * self.world_size
+        repeats = math.ceil(total / self.size)
+        order = torch.cat([torch.randperm(self.size, generator=generator) for _ in range(repeats)])[:total]
+        seeds = torch.randint(2**31 - 1, (total,), generator=generator)
+        order, seeds = order[self.rank :: self.world_size], seeds[self.rank :: self.world_size]  # (num_samples,)
         start = 0
         if self._resume is not None and self._resume[0] == self.epoch:
             start = self._resume[1]
         self._resume = None
-        return iter(zip(order[start : self.num_samples].tolist(), seeds[start:].tolist(), strict=True))
+        return iter(zip(order[start:].tolist(), seeds[start:].tolist(), strict=True))
 
     def __len__(self) -> int:
         return self.num_samples
 
     def describe(self) -> dict[str, int]:
-        return {"size": self.size, "num_samples": self.num_samples, "seed": self.seed}
+        return {"size": self.size, "num_samples": self.num_samples, "seed": self.seed, "world_size": self.world_size}
 
 
 def _transforms_in(dataset: Dataset) -> list[Any]:
@@ -87,7 +97,11 @@ class ResumableLoader(DataLoader):
     def __init__(self, *args: Any, batches_done: Callable[[], int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not isinstance(self.sampler, EpochSampler):
-            raise TypeError(f"ResumableLoader needs an EpochSampler, got {type(self.sampler).__name__}")
+            raise TypeError(
+                f"ResumableLoader needs an EpochSampler, got {type(self.sampler).__name__}. Under DDP set "
+                "trainer.use_distributed_sampler=false (trainer=ddp and trainer=ddp_cpu do): the datamodule shards "
+                "the data across ranks itself"
+            )
         self.batches_done = batches_done
 
     def state_dict(self) -> dict[str, int]:

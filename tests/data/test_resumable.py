@@ -56,7 +56,7 @@ def test_loader_state_round_trip_and_mismatch_error(source):
     loader.sampler.set_epoch(1)
     full = [batch["name"] for batch in loader]
     state = loader.state_dict()
-    assert state == {"epoch": 1, "batch_size": 2, "size": 6, "num_samples": 8, "seed": 0}
+    assert state == {"epoch": 1, "batch_size": 2, "size": 6, "num_samples": 8, "seed": 0, "world_size": 1}
     fresh = ResumableLoader(SeededSamples(source), batch_size=2, drop_last=True,
                             sampler=EpochSampler(len(source), 8, seed=0), batches_done=lambda: done["batches"])
     fresh.load_state_dict(state)

@@ -1,0 +1,24 @@
+"""A callback that writes what each DDP rank holds, for tests/test_ddp.py (given as `+callbacks.dump=...`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import Callback
+
+
+class DumpRankState(Callback):
+    """``confmat_rank<r>.pt``: this rank's own (not yet reduced) val confusion matrix of the last validation;
+    ``params_rank<r>.pt``: its parameters when training ends."""
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:  # callbacks run before the module's reduce
+        torch.save(pl_module.val_metrics.confmat.clone(), self.out / f"confmat_rank{trainer.global_rank}.pt")
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        params = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
+        torch.save(params, self.out / f"params_rank{trainer.global_rank}.pt")
