@@ -82,10 +82,15 @@ def _number(value: Any, kind: type) -> Any:
         return None
 
 
-def _hydra_settings(job_dir: Path, group_by: str = "method") -> dict[str, Any]:
+def _label(values: Sequence[Any]) -> str | None:
+    """The group name of a job from its ``--group-by`` field values: "cyclesem", "cyclesem/median", …"""
+    return None if any(v is None for v in values) else "/".join(str(v) for v in values)
+
+
+def _hydra_settings(job_dir: Path, group_by: Sequence[str] = ("method",)) -> dict[str, Any]:
     """method / real_frac / seed from the job's .hydra files, for jobs whose metrics.json is absent or broken.
-    With ``group_by`` other than "method" the "method" is that setting (an override ``[model.]<group_by>=...``,
-    else ``model.<group_by>`` in the job's config)."""
+    The "method" is the ``group_by`` fields joined by "/": the field "method" is the model choice, any other
+    an override ``[model.]<field>=...``, else ``model.<field>`` in the job's config."""
     hydra_dir = job_dir / ".hydra"
     overrides = {}
     for item in _load_yaml(hydra_dir / "overrides.yaml", list) or []:
@@ -101,17 +106,17 @@ def _hydra_settings(job_dir: Path, group_by: str = "method") -> dict[str, Any]:
     method = choices.get("model") or overrides.get("model")
     if method is None and isinstance(model_cfg.get("style_transfer"), bool):  # run_record.config_summary's rule
         method = "cyclesem" if model_cfg["style_transfer"] else "baseline"
-    if group_by != "method":
-        method = next((v for k, v in overrides.items() if k.split(".")[-1] == group_by), model_cfg.get(group_by))
-        method = None if method is None else str(method)
+    values = [method if field == "method" else
+              next((v for k, v in overrides.items() if k.split(".")[-1] == field), model_cfg.get(field))
+              for field in group_by]
     return {
-        "method": method,
+        "method": _label(values),
         "real_frac": _number(overrides.get("data.real_frac", data_cfg.get("real_frac")), float),
         "seed": _number(overrides.get("seed", config.get("seed")), int),
     }
 
 
-def _read_job(job_dir: Path, group_by: str = "method") -> JobResult:
+def _read_job(job_dir: Path, group_by: Sequence[str] = ("method",)) -> JobResult:
     settings = _hydra_settings(job_dir, group_by)
     path = job_dir / "metrics.json"
     if not path.is_file():
@@ -122,8 +127,7 @@ def _read_job(job_dir: Path, group_by: str = "method") -> JobResult:
             raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     except (OSError, UnicodeDecodeError, ValueError) as err:
         return JobResult(job_dir.name, "failed", **settings, error=f"unreadable metrics.json: {err}")
-    method = record.get(group_by) if group_by != "method" or record.get(group_by) else settings["method"]
-    method = settings["method"] if method is None else str(method)
+    method = _label([record.get(field) for field in group_by]) or settings["method"]
     real_frac = _number(record.get("real_frac"), float)
     seed = _number(record.get("seed"), int)
     job = JobResult(job_dir.name, "completed", method, settings["real_frac"] if real_frac is None else real_frac,
@@ -145,9 +149,11 @@ def _read_job(job_dir: Path, group_by: str = "method") -> JobResult:
     return job
 
 
-def collect(sweep_dir: Path | str, group_by: str = "method") -> list[JobResult]:
+def collect(sweep_dir: Path | str, group_by: str | Sequence[str] = "method") -> list[JobResult]:
     """One JobResult per job directory (a child holding .hydra/ or metrics.json), in job-number order; a job's
-    "method" is its metrics.json field ``group_by`` (e.g. "semantic_classifier" to compare the variants)."""
+    "method" is its metrics.json field(s) ``group_by`` joined by "/" (e.g. "semantic_classifier" to compare the
+    variants, "method,class_weights" for cyclesem/median vs baseline/median …)."""
+    group_by = tuple(f.strip() for f in group_by.split(",")) if isinstance(group_by, str) else tuple(group_by)
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"sweep directory {sweep_dir} does not exist")
@@ -267,7 +273,7 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
 
 
 def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = "cyclesem",
-                 baseline: str = "baseline", group_by: str = "method", use_wandb: bool | None = None,
+                 baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
                  console: Console | None = None) -> dict[str, Path]:
     """Collect the sweep, write results.csv, summary.md and curves.png into it, print and (maybe) log them."""
     sweep_dir = Path(sweep_dir)
@@ -291,9 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--metric", default="fwIoU", choices=HEADLINE, help="score for the data-efficiency readout")
     parser.add_argument("--method", default="cyclesem", help="the method whose data saving is measured")
     parser.add_argument("--baseline", default="baseline", help="the method it is compared against")
-    parser.add_argument("--group-by", default="method", metavar="FIELD",
-                        help="the metrics.json field that names a job's method (default: method = cyclesem or "
-                             "baseline; e.g. semantic_classifier to compare the variants: joint, ema, frozen, none)")
+    parser.add_argument("--group-by", default="method", metavar="FIELD[,FIELD]",
+                        help="the metrics.json field(s) that name a job's method (default: method = cyclesem or "
+                             "baseline; semantic_classifier compares the variants joint/ema/frozen/none; "
+                             "method,class_weights gives cyclesem/median, baseline/none, …)")
     logging = parser.add_mutually_exclusive_group()
     logging.add_argument("--wandb", dest="use_wandb", action="store_true", default=None,
                          help="start an offline W&B run (group = sweep name) if none is active, and log the report")

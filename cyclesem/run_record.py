@@ -31,6 +31,7 @@ def config_summary(cfg: DictConfig) -> dict[str, Any]:
         "num_labeled": int(cfg.data.num_labeled),
         "unlabeled_target": bool(cfg.data.unlabeled_target),
         "semantic_classifier": getattr(cfg.model.semantic_classifier, "value", cfg.model.semantic_classifier),
+        "class_weights": getattr(cfg.model.class_weights, "value", cfg.model.class_weights),
         "sweep_name": cfg.get("sweep_name"),
         "config": OmegaConf.to_container(cfg, resolve=False, enum_to_str=True),
     }

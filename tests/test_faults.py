@@ -1,6 +1,6 @@
 """Faults: SIGKILL and resume, reproducibility, atomic checkpoints, full disks, files that go bad mid-run.
 
-(Concurrent generation of the synthetic pair on an empty cache: tests/data/test_synthetic.py; resumable sweeps:
+(The synthetic pair's lock in isolation: tests/data/test_synthetic.py; resumable sweeps:
 tests/test_sweep.py; truncated or foreign checkpoints: tests/test_evaluate_stylize.py.)
 """
 
@@ -165,3 +165,21 @@ def test_dataset_file_broken_during_training_is_named_and_last_checkpoint_stays_
     checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")  # saved at step 2, loads whole
     assert checkpoint["global_step"] > 0
     build_module(checkpoint)
+
+
+@pytest.mark.slow
+def test_jobs_starting_at_once_on_an_empty_cache_generate_the_dataset_once(tmp_path):
+    """Three training jobs start together (as joblib or a SLURM array starts a sweep) with no dataset yet: one
+    renders it, the others wait on the lock, all train on the complete set, and nothing half-written remains."""
+    data_dir = tmp_path / "data"
+    jobs = [subprocess.Popen(
+        [sys.executable, "-m", "cyclesem.train", "+experiment=smoke", "logger=none", "trainer.fast_dev_run=true",
+         f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path / f'job{i}'}"],
+        cwd=REPO, env={**os.environ, "WANDB_MODE": "disabled"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True) for i in range(3)]
+    errors = [job.communicate(timeout=600)[1] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0, 0], errors[0][-2000:]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["synthetic", "synthetic.lock"]
+    assert len(list((data_dir / "synthetic" / "gta5" / "images").glob("*.png"))) == 12  # the smoke preset's count
+    assert all(json.loads((tmp_path / f"job{i}" / "metrics.json").read_text())["status"] == "completed"
+               for i in range(3))

@@ -92,6 +92,8 @@ def test_group_by_another_field_compares_semantic_variants(tmp_path: Path) -> No
     groups = summarize(jobs)
     assert {g.method: g.mean["fwIoU"] for g in groups} == {"joint": 0.7, "none": 0.6}
     assert [j.method for j in collect(sweep)][:2] == ["cyclesem", "cyclesem"]  # default: the method field
+    combined = collect(sweep, group_by="method,semantic_classifier")
+    assert [j.method for j in combined] == ["cyclesem/joint", "cyclesem/none", "cyclesem/ema"]
 
 
 def test_broken_hydra_files_still_list_the_job(tmp_path: Path) -> None:
