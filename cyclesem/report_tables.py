@@ -47,6 +47,13 @@ def mean_std(group: GroupSummary, key: str) -> str:
     return f"{percent(group.mean[key])} ± {percent(std)}"
 
 
+def l1_mean_std(group: GroupSummary) -> str:
+    if "translation_l1" not in group.mean:
+        return "—"
+    std = group.std["translation_l1"]
+    return f"{group.mean['translation_l1']:.3f} ± " + ("—" if std is None else f"{std:.3f}")
+
+
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
                    readout: Sequence[str], metric: str) -> str:
     """summary.md: scores per method × fraction, the data-efficiency readout, failed jobs, per-class IoU."""
@@ -58,10 +65,14 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
              "mean ± sample std over seeds (— for one seed). Per-job values: `results.csv`; curves: `curves.png`.", ""]
     if val_only:
         lines += [f"Jobs without test scores (their last validation scores are used): {', '.join(val_only)}", ""]
+    # translation error (mean L1 of G_S→T(source) against the paired target-style rendering, [-1, 1] pixels)
+    translation = any("translation_l1" in g.mean for g in groups)
     lines += ["## Scores per method and real-data share", "",
-              "| method | % real | n | seeds | fwIoU | mIoU | pixel acc |", "|---|---:|---:|---|---:|---:|---:|"]
+              "| method | % real | n | seeds | fwIoU | mIoU | pixel acc |" + (" translation L1 |" if translation else ""),
+              "|---|---:|---:|---|---:|---:|---:|" + ("---:|" if translation else "")]
     lines += [f"| {g.method} | {percent(g.real_frac)} | {g.n} | {', '.join(map(str, g.seeds))} | "
-              + " | ".join(mean_std(g, k) for k in HEADLINE) + " |" for g in groups]
+              + " | ".join(mean_std(g, k) for k in HEADLINE) + " |"
+              + (f" {l1_mean_std(g)} |" if translation else "") for g in groups]
     lines += ["", f"## Data efficiency ({metric})", "",
               "Smallest real share at which the baseline's mean curve (linear between measured shares) reaches the "
               "method's mean score.", "", *(f"- {line}" for line in readout), "", "## Failed or missing jobs", ""]

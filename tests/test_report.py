@@ -96,6 +96,25 @@ def test_group_by_another_field_compares_semantic_variants(tmp_path: Path) -> No
     assert [j.method for j in combined] == ["cyclesem/joint", "cyclesem/none", "cyclesem/ema"]
 
 
+def test_translation_error_column_takes_test_then_last_validation_value(tmp_path: Path) -> None:
+    """Test-time translation error where the job has it; older jobs (val only) fall back to the last val epoch."""
+    sweep = tmp_path / "variants"
+    with_test = completed("cyclesem", 0.1, 0, fw=0.7)
+    with_test["test"]["translation_l1"], with_test["val"]["translation_l1"] = 0.30, 0.99
+    val_only = completed("cyclesem", 0.1, 1, fw=0.6)
+    val_only["val"]["translation_l1"] = 0.40
+    make_job(sweep, 0, "cyclesem", 0.1, 0, with_test)
+    make_job(sweep, 1, "cyclesem", 0.1, 1, val_only)
+    make_job(sweep, 2, "baseline", 0.1, 0, completed("baseline", 0.1, 0, fw=0.5))
+    jobs = collect(sweep)
+    assert [j.scores.get("translation_l1") for j in jobs] == [0.30, 0.40, None]
+    groups = summarize(jobs)
+    summary = render_summary(sweep, jobs, groups, [], "fwIoU")
+    assert "| fwIoU | mIoU | pixel acc | translation L1 |" in summary
+    assert "| cyclesem | 10.0 | 2 | 0, 1 | 65.0 ± 7.1 | 40.0 ± 0.0 | 90.0 ± 0.0 | 0.350 ± 0.071 |" in summary
+    assert "| baseline | 10.0 | 1 | 0 | 50.0 ± — | 40.0 ± — | 90.0 ± — | — |" in summary
+
+
 def test_broken_hydra_files_still_list_the_job(tmp_path: Path) -> None:
     job = make_job(tmp_path, 0, "baseline", 0.2, 3)
     (job / ".hydra" / "overrides.yaml").write_text("[unclosed")

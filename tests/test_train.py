@@ -27,7 +27,8 @@ def test_fast_dev_run(model, real_frac, tmp_path, data_dir):
     assert record["status"] == "completed" and record["method"] == model and record["real_frac"] == real_frac
     for split in ("val", "test"):
         assert 0.0 <= record[split]["mIoU"] <= 1.0 and 0.0 <= record[split]["fwIoU"] <= 1.0
-    assert ("translation_l1" in record["val"]) == (model == "cyclesem")  # paired synthetic scenes, generators only
+    for split in ("val", "test"):  # paired synthetic scenes, generators only
+        assert ("translation_l1" in record[split]) == (model == "cyclesem")
 
 
 def test_fast_dev_run_unlabeled_target(tmp_path, data_dir):
@@ -36,6 +37,7 @@ def test_fast_dev_run_unlabeled_target(tmp_path, data_dir):
     record = train(cfg)
     assert record["status"] == "completed" and record["unlabeled_target"] is True
     assert record["val"]["translation_l1"] > 0  # both domains present: the generators trained
+    assert record["test"]["translation_l1"] > 0  # the tested checkpoint's translation error
 
 
 @pytest.mark.parametrize("variant", ["ema", "frozen", "none"])

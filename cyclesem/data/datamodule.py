@@ -173,8 +173,10 @@ class DomainMixDataModule(L.LightningDataModule):
             loaders.append(self._eval_loader(self.paired_set))
         return loaders
 
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.val_set)
+    def test_dataloader(self) -> list[DataLoader]:
+        """The val loaders: the target val split and, where it exists, the paired set (the tested checkpoint's
+        translation error)."""
+        return self.val_dataloader()
 
     def labeled_class_counts(self) -> np.ndarray:
         """Pixel count per trainId over the labelled training images (both domains), (19,) int64."""
