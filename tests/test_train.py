@@ -67,6 +67,30 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir):
     assert record["status"] == "completed" and 0.0 <= record["test"]["mIoU"] <= 1.0
 
 
+@pytest.mark.slow
+def test_gpu_speed_options_train_on_cpu(tmp_path, data_dir, monkeypatch):
+    """trainer.precision=bf16-mixed, model.channels_last=true and model.compile=true (torch.compile of every
+    network, inductor on the CPU) together: training and testing run and every network was compiled once."""
+    import torch
+
+    compiled: list[str] = []
+    original = torch.nn.Module.compile
+
+    def counting_compile(module, *args, **kwargs):
+        compiled.append(type(module).__name__)
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "compile", counting_compile)
+    cfg = compose_train(["trainer.precision=bf16-mixed", "model.channels_last=true", "model.compile=true",
+                         "data.real_frac=0.5", "trainer.fast_dev_run=true"], tmp_path, data_dir)
+    record = train(cfg)
+    assert record["status"] == "completed"
+    assert sorted(compiled) == ["PatchDiscriminator", "PatchDiscriminator", "ResnetGenerator", "ResnetGenerator",
+                                "UNet"]
+    for split in ("val", "test"):
+        assert 0.0 <= record[split]["mIoU"] <= 1.0 and record[split]["translation_l1"] > 0
+
+
 def test_cli_trains_and_reports(tmp_path, data_dir):
     run_dir = tmp_path / "run"
     proc = subprocess.run(
