@@ -14,7 +14,8 @@ from rich.table import Table
 from cyclesem.data.labels import CLASS_NAMES
 
 if TYPE_CHECKING:
-    from cyclesem.report import GroupSummary, JobResult
+    from cyclesem.report import GroupSummary
+    from cyclesem.report_jobs import JobResult
 
 HEADLINE = ("fwIoU", "mIoU", "pixel_acc")
 IOU_KEYS = tuple(f"iou_{name}" for name in CLASS_NAMES)
