@@ -7,7 +7,7 @@ ARGS   ?=
 
 .PHONY: install train test test-fast sweep sweep-low report bench lint format clean distclean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile  # the install line below names the extras
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,cluster]'
