@@ -118,9 +118,10 @@ def _read_job(job_dir: Path, group_by: Sequence[str] = ("method",)) -> JobResult
             break
     # runs before test-time translation error: the last validation epoch's (same generators unless the best
     # checkpoint is an earlier epoch)
-    val_l1 = _number((record.get("val") or {}).get("translation_l1"), float) if isinstance(record.get("val"), dict) else None
-    if "translation_l1" not in job.scores and val_l1 is not None:
-        job.scores["translation_l1"] = val_l1
+    val = record.get("val")
+    val_l1 = _number(val.get("translation_l1"), float) if isinstance(val, dict) else None
+    if val_l1 is not None:
+        job.scores.setdefault("translation_l1", val_l1)
     if not any(k in job.scores for k in HEADLINE):
         job.status, job.error = "failed", "metrics.json says completed but holds no test or val scores"
     elif job.method is None or job.real_frac is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,18 +41,15 @@ def write_results_csv(jobs: Sequence[JobResult], path: Path) -> Path:
     return path
 
 
-def mean_std(group: GroupSummary, key: str) -> str:
+def decimals(value: float | None) -> str:
+    """A raw value with three decimals (translation L1); — for no value."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+def mean_std(group: GroupSummary, key: str, fmt: Callable[[float | None], str] = percent) -> str:
     if key not in group.mean:
         return "—"
-    std = group.std[key]
-    return f"{percent(group.mean[key])} ± {percent(std)}"
-
-
-def l1_mean_std(group: GroupSummary) -> str:
-    if "translation_l1" not in group.mean:
-        return "—"
-    std = group.std["translation_l1"]
-    return f"{group.mean['translation_l1']:.3f} ± " + ("—" if std is None else f"{std:.3f}")
+    return f"{fmt(group.mean[key])} ± {fmt(group.std[key])}"
 
 
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
@@ -73,7 +70,7 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
               "|---|---:|---:|---|---:|---:|---:|" + ("---:|" if translation else "")]
     lines += [f"| {g.method} | {percent(g.real_frac)} | {g.n} | {', '.join(map(str, g.seeds))} | "
               + " | ".join(mean_std(g, k) for k in HEADLINE) + " |"
-              + (f" {l1_mean_std(g)} |" if translation else "") for g in groups]
+              + (f" {mean_std(g, 'translation_l1', decimals)} |" if translation else "") for g in groups]
     lines += ["", f"## Data efficiency ({metric})", "",
               "Smallest real share at which the baseline's mean curve (linear between measured shares) reaches the "
               "method's mean score.", "", *(f"- {line}" for line in readout), "", "## Failed or missing jobs", ""]
