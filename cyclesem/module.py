@@ -17,11 +17,13 @@ Without generators (``model=baseline``) only step 3 runs, on raw source and targ
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
@@ -30,8 +32,13 @@ from cyclesem.classifier_copies import classifier_copy, ema_update, frozen
 from cyclesem.config import GanMode, LossWeights, PretrainOn, SemanticClassifier, SourceWeightRule
 from cyclesem.image_pool import ImagePool
 from cyclesem.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss, semantic_loss
-from cyclesem.metrics import SegmentationMetrics
+from cyclesem.metrics import EpochMeans, SegmentationMetrics
 from cyclesem.module_hooks import ModuleHooks
+
+# Every epoch-level value this module logs is reduced across ranks before it is logged (EpochMeans, the
+# metrics' own sync), so Lightning's advice to log it with sync_dist=True does not apply.
+warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting",
+                        category=PossibleUserWarning)
 
 
 @dataclass
@@ -49,6 +56,9 @@ def _side(batch: Mapping, name: str) -> tuple[Tensor | None, Tensor | None]:
 
 class CycleSemModule(ModuleHooks, L.LightningModule):
     GAN_KEYS = ("gen_s2t", "gen_t2s", "disc_s", "disc_t", "optimizer_g", "optimizer_d")
+    # every value a training step may log as train/<key>_step (and, per epoch, train/<key>_epoch)
+    TRAIN_LOG_KEYS = ("g_gan", "g_cycle", "g_identity", "g_sem_source", "g_sem_target", "g_total", "d_target",
+                      "d_source", "seg_source", "seg_target", "nonfinite_steps")
 
     def __init__(
         self,
@@ -110,6 +120,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         self.val_metrics, self.test_metrics = SegmentationMetrics(num_classes), SegmentationMetrics(num_classes)
         self.val_translation, self.test_translation = MeanMetric(), MeanMetric()
         self.seg_source_weight = self.weights.seg_source
+        self.train_means = EpochMeans(self.TRAIN_LOG_KEYS)
         self.nonfinite_in_a_row = self.nonfinite_total = 0
         self.model_config: dict | None = None  # set by train.py; stored in checkpoints (self-describing)
 
@@ -176,8 +187,11 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         skipped |= not self.segmenter_step(opt_seg, segmenter_source, source_label, target_image, target_label,
                                            fused_source_ce, logs)
         self.count_nonfinite(skipped, logs)
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=True, sync_dist=True,
-                      batch_size=len(next(t for t in (source_image, target_image) if t is not None)))
+        batch_size = len(next(t for t in (source_image, target_image) if t is not None))
+        # per rank and without sync_dist: an epoch-level sync here deadlocks DDP (see EpochMeans)
+        self.log_dict({f"train/{k}_step": v for k, v in logs.items()}, on_step=True, on_epoch=False,
+                      batch_size=batch_size)
+        self.train_means.update(logs, batch_size, self.sum_across_ranks)
         self.maybe_log_panels(batch, fakes)
 
     def generator_step(self, opt_g, fakes: Fakes, batch: Mapping, logs: dict) -> tuple[Tensor | None, bool]:
@@ -265,6 +279,9 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         if self.sem_net is not None and self.semantic_mode == SemanticClassifier.ema:
             ema_update(self.sem_net, self.segmenter, self.ema_decay)
         return True
+
+    def sum_across_ranks(self, tensor: Tensor) -> Tensor:
+        return self.trainer.strategy.reduce(tensor, reduce_op="sum") if self._trainer is not None else tensor
 
     def finite_on_all_ranks(self, loss: Tensor) -> bool:
         """Whether to step on this loss: under DDP every rank must take the same decision, or the ranks that

@@ -74,6 +74,9 @@ class ModuleHooks:
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
             scheduler.step()
+        # already summed over the ranks in each training step: no collective here (see EpochMeans)
+        means = self.train_means.compute_and_reset()
+        self.log_dict({f"train/{k}_epoch": v for k, v in means.items()}, on_step=False, on_epoch=True)
 
     # ----------------------------------------------------------------- evaluation
     def translation_l1(self, batch: Mapping) -> Tensor:
@@ -111,9 +114,9 @@ class ModuleHooks:
         values.update({f"{split}/iou_{name}": float(v) for name, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)})
         if translation.update_count > 0:
             values[f"{split}/translation_l1"] = float(translation.compute())
-        # the values are already reduced across ranks (identical everywhere): averaging them over the ranks
-        # changes nothing and is what Lightning expects of epoch-level values under DDP
-        self.log_dict(values, sync_dist=True)
+        # the values are already reduced across ranks (identical everywhere), so no sync_dist: Lightning would
+        # run that all-reduce wherever the value is first read, which may be a rank-0-only callback (EpochMeans)
+        self.log_dict(values)
         log_class_table(self.loggers, split, scores["per_class_iou"], self.global_step)
         metrics.reset()
         translation.reset()
@@ -132,6 +135,7 @@ class ModuleHooks:
             "data_config": getattr(self, "data_config", None),
             "pools": {"source": self.pool_s.state_dict(), "target": self.pool_t.state_dict()},
             "nonfinite": {"in_a_row": self.nonfinite_in_a_row, "total": self.nonfinite_total},
+            "train_means": self.train_means.state_dict(),
             "rng": rng_states(),
         }
 
@@ -143,6 +147,8 @@ class ModuleHooks:
         self.pool_t.load_state_dict(state["pools"]["target"])
         self.nonfinite_in_a_row = state["nonfinite"]["in_a_row"]
         self.nonfinite_total = state["nonfinite"]["total"]
+        if "train_means" in state:  # checkpoints written before the epoch means were kept
+            self.train_means.load_state_dict(state["train_means"])
         if "rng" in state:
             set_rng_states(state["rng"])
 
