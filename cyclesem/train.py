@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from cyclesem.checkpoint import instantiate_module
 from cyclesem.checkpoint_io import AtomicCheckpointIO
 from cyclesem.config import ConfigError, validate
+from cyclesem.preflight import preflight
 from cyclesem.run_record import config_summary, environment_record, write_metrics
 
 
@@ -139,6 +140,8 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         validate(cfg)
+        if multirun:  # a single run was checked by the ValidateConfig callback, before its directory existed
+            preflight(cfg, "train", run_dir=output_dir)
     except ConfigError as err:  # a single run is checked before Hydra creates its directory; a sweep job here
         if _fresh_run_dir(output_dir):
             shutil.rmtree(output_dir)
