@@ -108,7 +108,7 @@ def preflight(cfg: DictConfig, task: str, run_dir: str | Path | None = None) -> 
     if task in ("predict", "stylize"):
         check_input_dir(cfg.input_dir)
     data = cfg.get("data")
-    if data is not None and data.get("_target_") is not None:
+    if data is not None:
         if task == "train":
             check_data(data, train_sides(data))
         elif task == "evaluate":
