@@ -77,8 +77,8 @@ def check_data(data: DictConfig, sides: tuple[str, ...]) -> None:
         if have is not None and needed > have:
             raise ConfigError(
                 f"data.num_labeled={data.num_labeled} at data.real_frac={data.real_frac} needs {needed} labelled "
-                f"{side} images but data.{side}.root={data[side].root} holds {have}: expected "
-                f"data.num_labeled <= {have} / {'1 - data.real_frac' if side == 'source' else 'data.real_frac'}"
+                f"{side} images but data.{side}.root={data[side].root} holds {have}: expected at most {have} "
+                "(lower data.num_labeled)"
             )
 
 
