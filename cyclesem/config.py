@@ -10,11 +10,16 @@ import math
 import sys
 from dataclasses import dataclass, field, fields
 from enum import Enum
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+# the YAML configs, by absolute path: `python -m cyclesem.<name>` and the `cyclesem-<name>` console scripts (whose
+# Hydra would otherwise look for a `conf` Python package) find the same files
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 class ConfigError(ValueError):

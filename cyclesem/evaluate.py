@@ -19,7 +19,7 @@ from rich.progress import track
 from rich.table import Table
 
 from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
-from cyclesem.config import DataConfig
+from cyclesem.config import CONF_DIR, DataConfig
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.device import resolve_device
@@ -79,7 +79,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))

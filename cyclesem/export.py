@@ -24,6 +24,7 @@ from torch import nn
 
 import cyclesem
 from cyclesem.checkpoint import CheckpointError
+from cyclesem.config import CONF_DIR
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.inference import eval_resize, load_segmenter
 
@@ -120,7 +121,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="export")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
     try:
         export(cfg)

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, ListConfig
 from rich.progress import track
 
 from cyclesem.checkpoint import CheckpointError
+from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.device import resolve_device
 from cyclesem.inference import Preprocess, eval_resize, list_images, load_segmenter, predict_train_ids
@@ -124,7 +125,7 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
     return {"written": written, "skipped": skipped}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
     try:
         predict(cfg)

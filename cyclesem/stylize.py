@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from rich.progress import track
 
 from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint
+from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.device import resolve_device
 from cyclesem.visualize import save_png, to_uint8_image
@@ -65,7 +66,7 @@ def stylize(cfg: DictConfig) -> list[Path]:
     return written
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="stylize")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="stylize")
 def main(cfg: DictConfig) -> None:
     try:
         stylize(cfg)
