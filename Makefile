@@ -10,7 +10,7 @@ ARGS   ?=
 $(STAMP): pyproject.toml Makefile  # the install line below names the extras
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,cluster]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster,export]'
 	@touch $(STAMP)
 
 install: $(STAMP)

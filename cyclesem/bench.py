@@ -32,6 +32,7 @@ from rich.table import Table
 
 from cyclesem.bench_loader import loader_throughput
 from cyclesem.bench_steps import BenchSettings, measure_variant, variant_named
+from cyclesem.config import CONF_DIR
 from cyclesem.device import resolve_device
 from cyclesem.run_record import environment_record
 
@@ -187,7 +188,7 @@ def _measure(cfg: DictConfig, settings: BenchSettings, names: list[str], device:
     }
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
 def main(cfg: DictConfig) -> dict[str, Any]:
     output = Path(cfg.output) if cfg.output else Path(HydraConfig.get().runtime.output_dir) / "bench.json"
     try:

@@ -19,6 +19,7 @@ from rich.progress import track
 from rich.table import Table
 
 from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
+from cyclesem.config import CONF_DIR, DataConfig
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.device import resolve_device
@@ -40,7 +41,10 @@ def _save_predictions(predictions: torch.Tensor, names: list[str], output_dir: P
 def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
     module = build_module(checkpoint, cfg.ckpt_path)
-    data_config = cfg.data if cfg.get("data") is not None else OmegaConf.create(stored_data_config(checkpoint))
+    if cfg.get("data") is not None:  # data=...: composed without the train schema, which supplies its _target_
+        data_config = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.to_container(cfg.data, resolve=True))
+    else:
+        data_config = OmegaConf.create(stored_data_config(checkpoint))
     datamodule = instantiate(data_config, val_batch_size=cfg.batch_size)
     datamodule.prepare_data()
     datamodule.setup("validate")
@@ -75,7 +79,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))

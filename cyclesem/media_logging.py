@@ -69,3 +69,32 @@ def log_class_table(loggers: Sequence[Logger], split: str, per_class_iou: torch.
         if isinstance(logger, WandbLogger):
             rows = [[name, None if math.isnan(v) else v] for name, v in zip(CLASS_NAMES, per_class_iou.tolist(), strict=True)]
             logger.log_table(key=f"{split}/per_class_iou", columns=["class", "IoU"], data=rows, step=step)
+
+
+@rank_zero_only
+def log_val_samples(loggers: Sequence[Logger], samples: Sequence[Mapping], predictions: Sequence[torch.Tensor],
+                    step: int, epoch: int) -> None:
+    """The fixed val images (``samples``: val items) with the segmenter's prediction: W&B masks, image grids."""
+    images = [to_uint8_image(s["image"]) for s in samples]  # (H, W, 3) each
+    labels = [s["label"].cpu().numpy().astype(np.uint8) for s in samples]  # (H, W) each, resized to the image
+    predictions = [p.cpu().numpy().astype(np.uint8) for p in predictions]
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            import wandb
+
+            logger.experiment.log({
+                "val/samples": [
+                    wandb.Image(image, caption=s["name"], masks={
+                        "prediction": {"mask_data": prediction, "class_labels": _CLASS_LABELS},
+                        "ground_truth": {"mask_data": label, "class_labels": _CLASS_LABELS}})
+                    for s, image, prediction, label in zip(samples, images, predictions, labels, strict=True)],
+                "trainer/global_step": step,
+            })
+            continue
+        grid = image_grid([[image, colorize(prediction), colorize(label)]
+                           for image, prediction, label in zip(images, predictions, labels, strict=True)],
+                          ["target val image", "prediction", "ground truth"])
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image("val/samples", grid, step, dataformats="HWC")
+        elif isinstance(logger, CSVLogger):
+            save_png(grid, Path(logger.log_dir) / "val_samples" / f"epoch{epoch:03d}.png")

@@ -16,20 +16,11 @@ from omegaconf import DictConfig
 from rich.progress import track
 
 from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint
+from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.device import resolve_device
+from cyclesem.inference import list_images
 from cyclesem.visualize import save_png, to_uint8_image
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-
-
-def list_images(input_dir: Path) -> list[Path]:
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"input_dir {input_dir} is not a directory")
-    images = sorted(p for p in input_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise FileNotFoundError(f"input_dir {input_dir} holds no .png/.jpg images")
-    return images
 
 
 @torch.no_grad()
@@ -65,7 +56,7 @@ def stylize(cfg: DictConfig) -> list[Path]:
     return written
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="stylize")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="stylize")
 def main(cfg: DictConfig) -> None:
     try:
         stylize(cfg)

@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cyclesem.checkpoint import instantiate_module
 from cyclesem.checkpoint_io import AtomicCheckpointIO
-from cyclesem.config import ConfigError, validate
+from cyclesem.config import CONF_DIR, ConfigError, validate
+from cyclesem.preflight import preflight
 from cyclesem.run_record import config_summary, environment_record, write_metrics
 
 
@@ -132,13 +133,15 @@ def _fresh_run_dir(output_dir: Path) -> bool:
     return output_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in output_dir.iterdir())
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> dict[str, Any] | None:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         validate(cfg)
+        if multirun:  # a single run was checked by the ValidateConfig callback, before its directory existed
+            preflight(cfg, "train", run_dir=output_dir)
     except ConfigError as err:  # a single run is checked before Hydra creates its directory; a sweep job here
         if _fresh_run_dir(output_dir):
             shutil.rmtree(output_dir)

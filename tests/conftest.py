@@ -41,3 +41,12 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path | No
 def compose_train(overrides: list[str], output_dir: Path, data_dir: Path, logger: str = "none") -> DictConfig:
     return compose_config("train", ["+experiment=smoke", f"logger={logger}", f"paths.data_dir={data_dir}",
                                     *overrides], output_dir)
+
+
+@pytest.fixture(scope="session")
+def smoke_checkpoint(tmp_path_factory, data_dir) -> Path:
+    """last.ckpt of a 2-epoch cyclesem smoke run at 50 % real data, shared by the inference tests."""
+    from cyclesem.train import train
+
+    record = train(compose_train(["data.real_frac=0.5"], tmp_path_factory.mktemp("smoke_run"), data_dir))
+    return Path(record["last_checkpoint"])

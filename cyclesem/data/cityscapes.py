@@ -21,7 +21,7 @@ LAYOUT = (
 )
 _HOW_TO_GET = (
     "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from https://www.cityscapes-dataset.com "
-    "and set CITYSCAPES_ROOT / data.target.root, or use data=synthetic"
+    "and set CITYSCAPES_ROOT / data.target_train.root (data.target_val.root follows it), or use data=synthetic"
 )
 
 

@@ -1,0 +1,97 @@
+"""The README's results figure: source images, their cyclesem translation, real target images, and the
+segmenter's predictions on those target images against their ground truth.
+
+    python -m cyclesem.figure ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt output=docs/samples.png
+
+Rows are ``num_rows`` source images and as many target val images, spread evenly over each set (the same ones
+for every checkpoint of a dataset); the datasets are the ones the checkpoint was trained on. A baseline
+checkpoint has no generator, so its figure has no translation column.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+
+from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
+from cyclesem.config import CONF_DIR
+from cyclesem.data.image_io import DatasetError
+from cyclesem.device import resolve_device
+from cyclesem.visualize import colorize, image_grid, save_png, to_uint8_image
+
+
+def evenly_spaced(count: int, size: int) -> list[int]:
+    return np.unique(np.linspace(0, size - 1, min(count, size)).round()).astype(int).tolist()
+
+
+def _dataset(node: dict[str, Any], **overrides: Any):
+    return instantiate(OmegaConf.create(node), **overrides)()
+
+
+def _fit(panel: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """Resize a (h, w, 3) uint8 panel to (H, W) = size for display."""
+    if panel.shape[:2] == size:
+        return panel
+    resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(panel).resize(size[::-1], resample))
+
+
+@torch.no_grad()
+def make_figure(cfg: DictConfig) -> np.ndarray:
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    module = build_module(checkpoint, cfg.ckpt_path)
+    data = stored_data_config(checkpoint)
+    if not data:
+        raise CheckpointError(f"checkpoint {cfg.ckpt_path} stores no data config: cannot find its images")
+    device = resolve_device(cfg.device)
+    module.to(device)
+    source_resize = (data["source"].get("transform") or {}).get("resize")
+    eval_of = {"_target_": "cyclesem.data.transforms.eval_transform", "resize": source_resize}  # no crop, no flip
+    source_set = _dataset({**data["source"], "transform": eval_of})
+    target_set = _dataset(data["target_val"])
+    rows = []
+    display: tuple[int, int] | None = None
+    for source_index, target_index in zip(evenly_spaced(cfg.num_rows, len(source_set)),
+                                          evenly_spaced(cfg.num_rows, len(target_set)), strict=False):
+        source, target = source_set[source_index], target_set[target_index]
+        label = target["label"]  # (H, W) trainIds at label resolution
+        if display is None:
+            h, w = target["image"].shape[-2:]
+            zoom = min(cfg.zoom, cfg.max_panel_width / w)
+            display = (round(h * zoom), round(w * zoom))
+        logits = module.segmenter(target["image"][None].to(device))  # (1, C, h, w)
+        logits = F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
+        row = [_fit(to_uint8_image(source["image"]), display)]
+        if module.has_gan:
+            row.append(_fit(to_uint8_image(module.gen_s2t(source["image"][None].to(device))[0]), display))
+        row += [_fit(to_uint8_image(target["image"]), display),
+                _fit(colorize(logits.argmax(1)[0].cpu().numpy()), display, nearest=True),
+                _fit(colorize(label.numpy()), display, nearest=True)]
+        rows.append(row)
+    titles = ["source", *(["cyclesem translation"] if module.has_gan else []), "real target", "prediction",
+              "ground truth"]
+    return image_grid(rows, titles)
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="figure")
+def main(cfg: DictConfig) -> None:
+    try:
+        figure = make_figure(cfg)
+    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    save_png(figure, Path(cfg.output))
+    print(f"wrote {cfg.output} ({figure.shape[1]}x{figure.shape[0]})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Checks on the files a run names, made before Hydra creates a run directory, a W&B run or a metrics.json.
+
+`cyclesem.config.ValidateConfig` (a Hydra callback in each entry point's YAML) calls :func:`preflight` for a
+single run; `cyclesem.train` calls it again inside each job of a multirun. Every problem is a
+:class:`~cyclesem.config.ConfigError` whose one-line message names the key, the path and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from cyclesem.config import ConfigError
+from cyclesem.data.cityscapes import find_cityscapes_pairs
+from cyclesem.data.datamodule import split_labeled
+from cyclesem.data.gta5 import find_gta5_pairs, read_split_file
+from cyclesem.data.image_io import DatasetError
+from cyclesem.inference import list_images
+
+TASKS = ("train", "evaluate", "predict", "export", "stylize", "figure")
+_CHECKPOINT = "a checkpoint file written by cyclesem.train (e.g. outputs/<date>/<time>/checkpoints/last.ckpt)"
+
+
+def check_checkpoint(ckpt_path: Any, run_dir: str | Path | None = None) -> None:
+    """ckpt_path names an existing file; for training, ``last`` is ``<run_dir>/checkpoints/last.ckpt``."""
+    if ckpt_path is None:
+        return
+    if ckpt_path == "last" and run_dir is not None:
+        path = Path(run_dir) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path=last: {path} does not exist: expected the directory of the run to resume "
+                              "as hydra.run.dir=outputs/<date>/<time>")
+        return
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path={ckpt_path} does not exist: expected {_CHECKPOINT}")
+
+
+def check_input_dir(input_dir: Any) -> None:
+    try:
+        list_images(input_dir)
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _count_images(side: DictConfig, key: str) -> int | None:
+    """Images of one dataset node (source, target_train, target_val); None for a dataset class we do not know."""
+    target, root = side.get("_target_", ""), side.get("root")
+    known = target.endswith(("GTA5Dataset", "CityscapesDataset"))
+    if not known:
+        return None
+    if root is None:
+        raise ConfigError(f"{key}.root is not set: expected the dataset's folder (or set GTA5_ROOT / CITYSCAPES_ROOT), "
+                          "or data=synthetic for the embedded synthetic pair")
+    try:
+        if target.endswith("GTA5Dataset"):
+            pairs = find_gta5_pairs(root, require_labels=side.get("labeled", True))
+            split_file = side.get("split_file")
+            return len(read_split_file(split_file)) if split_file is not None else len(pairs)
+        return len(find_cityscapes_pairs(root, side.get("split", "train")))
+    except DatasetError as err:
+        raise ConfigError(f"{key}.root={root}: {err}") from None
+
+
+def check_data(data: DictConfig, sides: tuple[str, ...]) -> None:
+    """The dataset roots of ``sides`` exist and hold images; for training, enough for the labelled set."""
+    if data.get("prepare") is not None:  # the embedded synthetic pair: rendered (or found current) now
+        instantiate(data.prepare)()
+    counts = {side: _count_images(data[side], f"data.{side}") for side in sides if data.get(side) is not None}
+    if "source" not in sides and "target_train" not in sides:
+        return
+    num_source, num_target = split_labeled(data.num_labeled, data.real_frac)
+    for side, needed in (("source", num_source), ("target_train", num_target)):
+        have = counts.get(side)
+        if have is not None and needed > have:
+            raise ConfigError(
+                f"data.num_labeled={data.num_labeled} at data.real_frac={data.real_frac} needs {needed} labelled "
+                f"{side} images but data.{side}.root={data[side].root} holds {have}: expected at most {have} "
+                "(lower data.num_labeled)"
+            )
+
+
+def train_sides(data: DictConfig) -> tuple[str, ...]:
+    num_source, num_target = split_labeled(data.num_labeled, data.real_frac)
+    sides = ["source"] if num_source > 0 else []
+    if num_target > 0 or data.get("unlabeled_target", False):
+        sides.append("target_train")
+    return (*sides, "target_val")
+
+
+def check_sweep_needs_multirun(cfg: DictConfig) -> None:
+    """A sweep preset (it sets hydra.sweeper.params) run without -m would train one default job."""
+    params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
+    if params:
+        experiment = OmegaConf.select(cfg, "hydra.runtime.choices.experiment", default=None)
+        name = f"+experiment={experiment}" if experiment else "hydra.sweeper.params"
+        raise ConfigError(f"{name} is a sweep ({', '.join(params)}) but this is a single run, which would train one "
+                          f"default job: expected -m (python -m cyclesem.train -m {name} ...)")
+
+
+def preflight(cfg: DictConfig, task: str, run_dir: str | Path | None = None) -> None:
+    """Everything ``task`` reads from disk before it starts; raises :class:`ConfigError` naming the first problem."""
+    if task not in TASKS:
+        raise ValueError(f"preflight task={task!r}: expected one of {', '.join(TASKS)}")
+    check_checkpoint(cfg.get("ckpt_path"), run_dir if task == "train" else None)
+    if task in ("predict", "stylize"):
+        check_input_dir(cfg.input_dir)
+    data = cfg.get("data")
+    if data is not None:
+        if task == "train":
+            check_data(data, train_sides(data))
+        elif task == "evaluate":
+            check_data(data, ("target_val",))
