@@ -9,63 +9,24 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field, fields
-from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from cyclesem.method.options import LossWeights, MethodOptions, SemanticClassifier
+
 
 class ConfigError(ValueError):
     """A config value outside what the code accepts; the message names the key and the allowed range."""
 
 
-class GanMode(str, Enum):
-    lsgan = "lsgan"
-    vanilla = "vanilla"
-
-
-class SemanticClassifier(str, Enum):
-    joint = "joint"  # F_T itself (the source report)
-    ema = "ema"  # moving-average copy of F_T
-    frozen = "frozen"  # copy of F_T pre-trained on the run's labelled images, then frozen (CyCADA)
-    none = "none"  # no semantic terms: the generators are a plain CycleGAN (loss.sem_* are not used)
-
-
-class PretrainOn(str, Enum):
-    source = "source"
-    target = "target"
-    both = "both"
-
-
-class ClassWeighting(str, Enum):
-    none = "none"
-    inverse = "inverse"
-    median = "median"
-
-
-class SourceWeightRule(str, Enum):
-    constant = "constant"  # seg_source as given
-    source_share = "source_share"  # seg_source · (1 − real_frac) / max(real_frac, 1 − real_frac)
-
-
 @dataclass
-class LossWeights:
-    gan: float = 1.0
-    cycle: float = 10.0
-    identity: float = 0.5  # multiplies `cycle`, as in CycleGAN; 0 switches identity off
-    sem_source: float = 1.0  # generators: CE(F(G_S→T(x_s)), y_s)
-    sem_target: float = 1.0  # generators: CE(F(G_S→T(G_T→S(x_t))), y_t)
-    seg_source: float = 1.0  # segmenter: CE(F_T(x_SasT detached), y_s)
-    seg_target: float = 1.0  # segmenter: CE(F_T(x_t), y_t)
-    seg_source_rule: SourceWeightRule = SourceWeightRule.constant
+class ModelConfig(MethodOptions):
+    """``model.*``: the networks and optimizer factories (objects via ``_target_``) plus `MethodOptions`."""
 
-
-@dataclass
-class ModelConfig:
-    _target_: str = "cyclesem.module.CycleSemModule"
-    style_transfer: bool = True  # false: the baseline (no generators or discriminators are built)
+    _target_: str = "cyclesem.method.module.CycleSemModule"
     segmenter: Any = MISSING
     optimizer_seg: Any = MISSING
     scheduler_seg: Any = None
@@ -75,21 +36,6 @@ class ModelConfig:
     disc_t: Any = None
     optimizer_g: Any = None
     optimizer_d: Any = None
-    loss: LossWeights = field(default_factory=LossWeights)
-    gan_mode: GanMode = GanMode.lsgan
-    semantic_classifier: SemanticClassifier = SemanticClassifier.joint
-    ema_decay: float = 0.99
-    segmenter_pretrain_epochs: int = 2
-    pretrain_on: PretrainOn = PretrainOn.source
-    semantic_warmup_epochs: int = 0
-    pool_size: int = 50
-    class_weights: ClassWeighting = ClassWeighting.none
-    max_nonfinite_steps: int = 10
-    gradient_clip_val: Optional[float] = None
-    decay_start_frac: float = 0.5  # G/D learning rates decay linearly to 0 after this share of epochs
-    log_images_every_n_steps: int = 200
-    channels_last: bool = False
-    compile: bool = False
 
 
 @dataclass

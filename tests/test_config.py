@@ -87,4 +87,4 @@ def test_cli_prints_composed_config():
     proc = run_cli("--cfg", "job", "data.real_frac=0.1")
     assert proc.returncode == 0, proc.stderr
     printed = OmegaConf.create(proc.stdout)
-    assert printed.data.real_frac == 0.1 and printed.model._target_ == "cyclesem.module.CycleSemModule"
+    assert printed.data.real_frac == 0.1 and printed.model._target_ == "cyclesem.method.module.CycleSemModule"
