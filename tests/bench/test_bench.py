@@ -8,8 +8,10 @@ import math
 import os
 
 import pytest
+import torch
 
-from cyclesem.bench.__main__ import benchmark
+from cyclesem.bench.__main__ import benchmark, settings_from_config
+from cyclesem.bench.steps import build_module, joint_step, make_batch, variant_named
 from tests.conftest import compose_config
 
 TINY = ["height=32", "width=32", "batch_size=1", "ngf=4", "n_blocks=1", "ndf=4", "seg_base_channels=4",
@@ -38,9 +40,7 @@ def test_every_variant_reports_positive_finite_figures(in_process):
         for field in VARIANT_FIELDS:
             assert math.isfinite(variant[field]) and variant[field] > 0, (name, field, variant[field])
         assert variant["seconds_per_step_iqr"] >= 0 and len(variant["seconds_per_step"]) == 2
-        assert variant["images_per_second"] == pytest.approx(2 / variant["seconds_per_step_median"])
-        assert variant["achieved_gflops"] == pytest.approx(
-            variant["flops_per_step"] / variant["seconds_per_step_median"] / 1e9)
+        assert min(variant["seconds_per_step"]) <= variant["seconds_per_step_median"] <= max(variant["seconds_per_step"])
     machine = record["machine"]
     assert machine["matmul_gflops"] > 0 and machine["num_threads"] == 1 and machine["cpu_model"]
     assert machine["device"] == "cpu" and machine["torch_version"]
@@ -60,14 +60,30 @@ def test_flops_order_and_segmenter_share(in_process):
     assert naive["flops_per_step"] - naive["segmenter_flops_per_step"] > cyclegan["flops_per_step"]
 
 
-def test_targets_and_loader_are_reported(in_process):
+def test_flops_are_counted_per_image(in_process, tmp_path):
+    """Measured, not echoed: twice the images per step is twice the FLOPs (convolutions dominate), and the
+    segmenter's share does not depend on the batch."""
+    one = in_process[0]["variants"]["joint"]
+    two = run_bench(tmp_path, ["variants=[joint]", "isolate=false", "loader_images=0", "batch_size=2"])
+    two = two["variants"]["joint"]
+    assert two["flops_per_step"] == pytest.approx(2 * one["flops_per_step"], rel=0.01)
+    assert two["segmenter_flop_share"] == pytest.approx(one["segmenter_flop_share"], rel=0.01)
+
+
+def test_optimizers_come_from_the_model_config_and_step(in_process):
+    """The benchmarked step uses conf/model/cyclesem.yaml's optimizers, and they move the networks."""
+    config = in_process[0]["config"]
+    assert config["optimizer_g"]["lr"] == 2e-4 and config["optimizer_seg"]["lr"] == 1e-3
+    settings = settings_from_config(compose_config("bench", TINY), torch.device("cpu"))
+    module, batch = build_module(settings, variant_named("joint")), make_batch(settings)
+    before = [p.detach().clone() for p in module.parameters()]
+    joint_step(module, batch)
+    moved = [not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True)]
+    assert sum(moved) > len(moved) // 2
+
+
+def test_loader_is_reported(in_process):
     record = in_process[0]
-    targets, variants = record["targets"], record["variants"]
-    assert targets["joint_over_naive"] == pytest.approx(
-        variants["joint"]["seconds_per_step_median"] / variants["naive"]["seconds_per_step_median"])
-    assert targets["joint_over_naive_met"] == (targets["joint_over_naive"] <= 0.9)
-    assert targets["joint_matmul_fraction"] == variants["joint"]["matmul_fraction"]
-    assert targets["joint_matmul_fraction_met"] == (targets["joint_matmul_fraction"] >= 0.75)
     loader = record["loader"]
     assert loader["images"] == 1 and loader["size"] == [64, 128]
     assert loader["output_size"] == [512, 512]  # conf/data/gta5_cityscapes.yaml: resize 512×1024, crop 512
