@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cyclesem.method.classifier_copies import frozen
-from cyclesem.method.losses import semantic_loss
 from cyclesem.method.harness import random_batch, without_trainer
+from cyclesem.method.losses import semantic_loss
 from cyclesem.method.module import CycleSemModule
 from cyclesem.method.options import LossWeights, stylized_loss_weight
 from cyclesem.models.discriminator import PatchDiscriminator
