@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -22,3 +23,20 @@ class DumpRankState(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         params = {k: v.detach().clone() for k, v in pl_module.named_parameters()}
         torch.save(params, self.out / f"params_rank{trainer.global_rank}.pt")
+
+
+class RecordStepLosses(Callback):
+    """``steps_rank<r>.jsonl``: one line per training batch with this rank's step-logged ``train/seg_*`` values,
+    keyed by (epoch, batch index) so a batch repeated after a resume is recognised."""
+
+    KEYS = ("train/seg_source_step", "train/seg_target_step", "train/g_total_step")
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        values = {k: float(trainer.callback_metrics[k]) for k in self.KEYS}
+        line = json.dumps({"epoch": trainer.current_epoch, "batch": batch_idx, **values})
+        with open(self.out / f"steps_rank{trainer.global_rank}.jsonl", "a") as handle:
+            handle.write(line + "\n")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
 import sys
+from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 import torch
@@ -14,13 +17,18 @@ from hydra.utils import instantiate
 from cyclesem.checkpoint import build_module, load_checkpoint, stored_data_config
 from cyclesem.method.metrics import scores_from_confusion
 from tests.conftest import REPO, compose_config
+from tests.ddp_helpers import RecordStepLosses
 
 SMOKE = ["+experiment=smoke", "logger=csv"]
 
 
+# a collective that waits longer than this fails the run: a hang becomes a failed test, not a stuck CI
+COLLECTIVE_TIMEOUT = ["trainer.strategy.timeout.seconds=90"]
+
+
 def run_cli(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cyclesem.train", *SMOKE, *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "WANDB_MODE": "disabled"})
+    return subprocess.run([sys.executable, "-m", "cyclesem.train", *SMOKE, *COLLECTIVE_TIMEOUT, *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "WANDB_MODE": "disabled"})
 
 
 def single_process_confmat(checkpoint_path) -> torch.Tensor:
@@ -83,3 +91,55 @@ def test_ddp_configs_compose(tmp_path):
     gpu = compose_config("train", ["trainer=ddp"], tmp_path)
     assert gpu.trainer.strategy.process_group_backend == "nccl" and gpu.trainer.sync_batchnorm
     assert gpu.trainer.precision == "bf16-mixed" and gpu.trainer.accelerator == "gpu"
+    for cfg in (cpu, gpu):  # a collective that waits longer fails the run instead of hanging it
+        assert instantiate(cfg.trainer.strategy.timeout) == timedelta(seconds=1800)
+
+
+def epoch_values_from_csv(run_dir, key: str) -> dict[int, float]:
+    values = {}
+    for path in sorted(run_dir.glob("csv/*/metrics.csv")):  # one version per start (the resume is the second)
+        with open(path) as handle:
+            for row in csv.DictReader(handle):
+                if row.get(key):
+                    values[int(row["epoch"])] = float(row[key])
+    return values
+
+
+@pytest.mark.slow
+def test_ddp_cpu_epochs_without_validation_kill_and_resume_finish(tmp_path, data_dir):
+    """The defaults a multi-GPU user runs: validation only every 2nd epoch, the Rich progress bar, a logger and
+    step checkpoints. Epoch 0 ends without validation, where rank 0's progress bar used to enter an all-reduce
+    that rank 1 never joined (Lightning issue 21264). Killed mid-epoch 2 (SIGKILL on both ranks after batch 11,
+    two batches past the step-9 checkpoint) and resumed with ckpt_path=last, the run finishes, and every logged
+    epoch loss is the mean over both ranks' batches, the resumed epoch included."""
+    run_dir, steps = tmp_path / "run", tmp_path / "steps"
+    common = ["data.real_frac=0.5", "data.num_labeled=16", f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
+              "trainer=ddp_cpu", "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2",
+              "callbacks.last_checkpoint.every_n_train_steps=3",
+              "+callbacks.steps._target_=tests.ddp_helpers.RecordStepLosses", f"+callbacks.steps.out={steps}"]
+    proc = run_cli([*common, "+callbacks.kill._target_=tests.fault_helpers.KillAfterStep", "+callbacks.kill.step=11"])
+    assert proc.returncode == -9, proc.stderr[-3000:]  # 16 images / (2 per batch · 2 ranks) = 4 batches an epoch
+    assert not (run_dir / "metrics.json").exists()
+    resume_point = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert resume_point["epoch"] == 2 and resume_point["loops"]["fit_loop"]["epoch_loop.batch_progress"][
+        "total"]["processed"] == 9
+
+    proc = run_cli([*common, "ckpt_path=last"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "completed" and record["epochs"] == 3 and record["test"]["mIoU"] >= 0
+
+    by_batch = {}  # (rank, epoch, batch) -> values; a batch redone after the resume logs the same values again
+    for rank in (0, 1):
+        for line in (steps / f"steps_rank{rank}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            by_batch[(rank, row["epoch"], row["batch"])] = row
+    assert len(by_batch) == 2 * 3 * 4
+    for key in RecordStepLosses.KEYS:
+        per_epoch = defaultdict(list)
+        for (_, epoch, _), row in by_batch.items():
+            per_epoch[epoch].append(row[key])
+        logged = epoch_values_from_csv(run_dir, key.replace("_step", "_epoch"))
+        assert sorted(logged) == [0, 1, 2]
+        for epoch, values in per_epoch.items():  # equal batch sizes: the weighted mean is the plain mean
+            assert logged[epoch] == pytest.approx(sum(values) / len(values), rel=1e-5), (key, epoch)

@@ -120,3 +120,41 @@ class SegmentationMetrics(Metric):
 
     def compute(self) -> dict:
         return scores_from_confusion(self.confmat)
+
+
+class EpochMeans:
+    """Batch-size-weighted epoch means of the training losses over the batches of every DDP rank.
+
+    Lightning's own epoch reduction (``self.log(on_epoch=True, sync_dist=True)``) runs its all-reduce wherever
+    the value is first read, and the progress bar reads it on rank 0 alone at the end of every training epoch
+    while the other ranks are already in the logger connector's collective: the ranks deadlock in epochs that
+    run no validation (Lightning issue 21264). Here each batch's values are summed across the ranks inside the
+    training step, which every rank runs, so the sums are the same everywhere, the epoch means need no
+    collective, and rank 0's checkpoint holds every rank's share (a resumed epoch still averages over all of it).
+    """
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys  # fixed order: every rank reduces the same vector even when it logged other keys
+        self.totals = torch.zeros(2, len(keys), dtype=torch.float64)  # (2, K): Σ value · batch size, Σ batch size
+
+    def update(self, values: dict[str, Tensor], batch_size: int, sum_across_ranks=lambda t: t) -> None:
+        """Add one batch of this rank; ``sum_across_ranks`` sums a tensor over the ranks (identity in one
+        process). Stays on the values' device (no host sync per step)."""
+        reference = next(iter(values.values()))
+        zero = reference.new_zeros((), dtype=torch.float64)
+        batch = torch.stack([values.get(key, zero).detach().to(torch.float64) for key in self.keys])  # (K,)
+        present = [key in values for key in self.keys]
+        weight = torch.tensor(present, dtype=torch.float64, device=reference.device) * batch_size  # (K,)
+        self.totals = self.totals.to(reference.device) + sum_across_ranks(torch.stack([batch * weight, weight]))
+
+    def compute_and_reset(self) -> dict[str, float]:
+        """The epoch's means (the keys some rank logged); starts the next epoch."""
+        sums, counts = self.totals.cpu()
+        self.totals = torch.zeros_like(self.totals)
+        return {key: float(sums[i] / counts[i]) for i, key in enumerate(self.keys) if counts[i] > 0}
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {"totals": self.totals.cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.totals = state["totals"].to(self.totals.device, torch.float64)

@@ -17,12 +17,14 @@ Without generators (``model=baseline``) only step 3 runs, on raw source and targ
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
@@ -31,11 +33,16 @@ from cyclesem.data.labels import CLASS_NAMES, NUM_CLASSES
 from cyclesem.method.classifier_copies import classifier_copy, ema_update, frozen
 from cyclesem.method.image_pool import ImagePool
 from cyclesem.method.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss, semantic_loss
-from cyclesem.method.metrics import SegmentationMetrics
+from cyclesem.method.metrics import EpochMeans, SegmentationMetrics
 from cyclesem.method.options import MethodOptions, SemanticClassifier
 from cyclesem.method.rng import rng_states, set_rng_states
 
 CHECKPOINT_KEY = "cyclesem"  # the module's own entry in a Lightning checkpoint
+
+# Every epoch-level value this module logs is reduced across ranks before it is logged (EpochMeans, the
+# metrics' own sync), so Lightning's advice to log it with sync_dist=True does not apply.
+warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting",
+                        category=PossibleUserWarning)
 
 
 @dataclass
@@ -53,6 +60,9 @@ def _side(batch: Mapping, name: str) -> tuple[Tensor | None, Tensor | None]:
 
 class CycleSemModule(L.LightningModule):
     GAN_KEYS = ("gen_s2t", "gen_t2s", "disc_s", "disc_t", "optimizer_g", "optimizer_d")
+    # every value a training step may log as train/<key>_step (and, per epoch, train/<key>_epoch)
+    TRAIN_LOG_KEYS = ("g_gan", "g_cycle", "g_identity", "g_sem_source", "g_sem_target", "g_total", "d_target",
+                      "d_source", "seg_source", "seg_target", "nonfinite_steps")
 
     def __init__(
         self,
@@ -102,6 +112,7 @@ class CycleSemModule(L.LightningModule):
         self.pool_s, self.pool_t = ImagePool(opts.pool_size), ImagePool(opts.pool_size)
         self.val_metrics, self.test_metrics = SegmentationMetrics(num_classes), SegmentationMetrics(num_classes)
         self.val_translation, self.test_translation = MeanMetric(), MeanMetric()
+        self.train_means = EpochMeans(self.TRAIN_LOG_KEYS)
         self.nonfinite_in_a_row = self.nonfinite_total = 0
         # the run's resolved model and data configs, stored in checkpoints so they are self-describing
         self.model_config: dict | None = None
@@ -144,6 +155,9 @@ class CycleSemModule(L.LightningModule):
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
             scheduler.step()
+        # already summed over the ranks in each training step: no collective here (see EpochMeans)
+        means = self.train_means.compute_and_reset()
+        self.log_dict({f"train/{k}_epoch": v for k, v in means.items()}, on_step=False, on_epoch=True)
 
     # ----------------------------------------------------------------- the step
     def translate(self, source_image: Tensor, target_image: Tensor) -> Fakes:
@@ -185,8 +199,11 @@ class CycleSemModule(L.LightningModule):
         skipped |= not self.segmenter_step(opt_seg, segmenter_source, source_label, target_image, target_label,
                                            fused_source_ce, logs)
         self.count_nonfinite(skipped, logs)
-        self.log_dict({f"train/{k}": v for k, v in logs.items()}, on_step=True, on_epoch=True, sync_dist=True,
-                      batch_size=len(next(t for t in (source_image, target_image) if t is not None)))
+        batch_size = len(next(t for t in (source_image, target_image) if t is not None))
+        # per rank and without sync_dist: an epoch-level sync here deadlocks DDP (see EpochMeans)
+        self.log_dict({f"train/{k}_step": v for k, v in logs.items()}, on_step=True, on_epoch=False,
+                      batch_size=batch_size)
+        self.train_means.update(logs, batch_size, self.sum_across_ranks)
         return {"fakes": fakes}  # for the ImagePanels callback (Lightning hands it to on_train_batch_end)
 
     def generator_step(self, opt_g, fakes: Fakes, batch: Mapping, logs: dict) -> tuple[Tensor | None, bool]:
@@ -275,6 +292,10 @@ class CycleSemModule(L.LightningModule):
             ema_update(self.sem_net, self.segmenter, self.options.ema_decay)
         return True
 
+    def sum_across_ranks(self, tensor: Tensor) -> Tensor:
+        trainer = self.attached_trainer()
+        return trainer.strategy.reduce(tensor, reduce_op="sum") if trainer is not None else tensor
+
     def finite_on_all_ranks(self, loss: Tensor) -> bool:
         """Whether to step on this loss: under DDP every rank must take the same decision, or the ranks that
         step wait forever for the backward of the ones that skip."""
@@ -344,9 +365,9 @@ class CycleSemModule(L.LightningModule):
         values.update({f"{split}/iou_{name}": float(v) for name, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)})
         if translation.update_count > 0:
             values[f"{split}/translation_l1"] = float(translation.compute())
-        # the values are already reduced across ranks (identical everywhere): averaging them over the ranks
-        # changes nothing and is what Lightning expects of epoch-level values under DDP
-        self.log_dict(values, sync_dist=True)
+        # the values are already reduced across ranks (identical everywhere), so no sync_dist: Lightning would
+        # run that all-reduce wherever the value is first read, which may be a rank-0-only callback (EpochMeans)
+        self.log_dict(values)
         metrics.reset()
         translation.reset()
         return values
@@ -364,6 +385,7 @@ class CycleSemModule(L.LightningModule):
             "data_config": self.data_config,
             "pools": {"source": self.pool_s.state_dict(), "target": self.pool_t.state_dict()},
             "nonfinite": {"in_a_row": self.nonfinite_in_a_row, "total": self.nonfinite_total},
+            "train_means": self.train_means.state_dict(),
             "rng": rng_states(),
         }
 
@@ -375,5 +397,7 @@ class CycleSemModule(L.LightningModule):
         self.pool_t.load_state_dict(state["pools"]["target"])
         self.nonfinite_in_a_row = state["nonfinite"]["in_a_row"]
         self.nonfinite_total = state["nonfinite"]["total"]
+        if "train_means" in state:  # checkpoints written before the epoch means were kept
+            self.train_means.load_state_dict(state["train_means"])
         if "rng" in state:
             set_rng_states(state["rng"])

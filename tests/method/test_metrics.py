@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cyclesem.method.metrics import SegmentationMetrics, confusion_matrix, scores_from_confusion
+from cyclesem.method.metrics import EpochMeans, SegmentationMetrics, confusion_matrix, scores_from_confusion
 
 # 4 classes; class 2 is predicted but absent from the ground truth, class 3 absent from both
 TARGET = torch.tensor([[0, 0, 1], [1, 255, 0]])
@@ -93,3 +93,16 @@ def test_states_from_two_ranks_are_summed():
     rank1.update(torch.tensor([[[2, 1]]]), torch.tensor([[[2, 2]]]))
     rank0.merge_state(rank1)
     assert torch.equal(rank0.confmat, torch.tensor([[1, 0, 0], [0, 1, 0], [0, 1, 1]]))
+
+
+def test_epoch_means_weight_by_batch_size_sum_ranks_and_survive_a_checkpoint():
+    means = EpochMeans(("a", "b", "c"))
+    means.update({"a": torch.tensor(1.0), "b": torch.tensor(4.0)}, batch_size=2)
+    means.update({"a": torch.tensor(4.0)}, batch_size=1)  # "b" missing in this batch: not counted as 0
+    restored = EpochMeans(("a", "b", "c"))
+    restored.load_state_dict(means.state_dict())
+    # a second "rank" holding the same batches: the sums double, the means stay
+    restored.update({"a": torch.tensor(7.0)}, batch_size=1, sum_across_ranks=lambda t: 2 * t)
+    assert restored.compute_and_reset() == pytest.approx({"a": (2 * 1 + 4 + 2 * 7) / (2 + 1 + 2), "b": 4.0})
+    assert restored.compute_and_reset() == {}  # reset for the next epoch; "c" was never logged
+    assert means.compute_and_reset() == pytest.approx({"a": 2.0, "b": 4.0})
