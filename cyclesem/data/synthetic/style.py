@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cyclesem.data.labels import NUM_CLASSES
-from cyclesem.data.synthetic import layout
+from cyclesem.data.synthetic import layout as codes  # not `layout`: render_appearance's argument is one
 from cyclesem.data.synthetic.layout import SceneLayout
 
 
@@ -56,18 +56,18 @@ class Style:
 # "game": saturated palette, flat shading, crisp edges, no noise
 SOURCE_STYLE = Style(
     palette=_table(NUM_CLASSES + 1, {
-        layout.ROAD: (88, 88, 96), layout.SIDEWALK: (196, 172, 158), layout.BUILDING: (158, 118, 92),
-        layout.WALL: (176, 166, 140), layout.FENCE: (128, 104, 72), layout.POLE: (70, 70, 74),
-        layout.LIGHT: (45, 45, 40), layout.SIGN: (200, 200, 200), layout.VEGETATION: (58, 128, 46),
-        layout.TERRAIN: (150, 172, 84), layout.SKY: (150, 195, 240), layout.PERSON: (200, 60, 60),
-        layout.RIDER: (230, 120, 40), layout.CAR: (200, 40, 40), layout.TRUCK: (222, 222, 212),
-        layout.BUS: (232, 182, 40), layout.TRAIN: (205, 55, 50), layout.BICYCLE: (40, 40, 45),
+        codes.ROAD: (88, 88, 96), codes.SIDEWALK: (196, 172, 158), codes.BUILDING: (158, 118, 92),
+        codes.WALL: (176, 166, 140), codes.FENCE: (128, 104, 72), codes.POLE: (70, 70, 74),
+        codes.LIGHT: (45, 45, 40), codes.SIGN: (200, 200, 200), codes.VEGETATION: (58, 128, 46),
+        codes.TERRAIN: (150, 172, 84), codes.SKY: (150, 195, 240), codes.PERSON: (200, 60, 60),
+        codes.RIDER: (230, 120, 40), codes.CAR: (200, 40, 40), codes.TRUCK: (222, 222, 212),
+        codes.BUS: (232, 182, 40), codes.TRAIN: (205, 55, 50), codes.BICYCLE: (40, 40, 45),
         _IGNORED: (30, 30, 30)}, 0.0),
-    parts=_table(layout.NUM_PARTS, {
-        layout.WINDOW: (160, 200, 235), layout.MARKING: (245, 245, 245), layout.KERB: (150, 150, 150),
-        layout.GLASS: (120, 170, 215), layout.TYRE: (22, 22, 22), layout.LAMP: (235, 40, 40),
-        layout.SKIN: (240, 200, 160), layout.LEGS: (40, 60, 160), layout.TRUNK: (110, 80, 50),
-        layout.RAIL: (90, 70, 50), layout.EGO: (30, 30, 30)}, np.nan),
+    parts=_table(codes.NUM_PARTS, {
+        codes.WINDOW: (160, 200, 235), codes.MARKING: (245, 245, 245), codes.KERB: (150, 150, 150),
+        codes.GLASS: (120, 170, 215), codes.TYRE: (22, 22, 22), codes.LAMP: (235, 40, 40),
+        codes.SKIN: (240, 200, 160), codes.LEGS: (40, 60, 160), codes.TRUNK: (110, 80, 50),
+        codes.RAIL: (90, 70, 50), codes.EGO: (30, 30, 30)}, np.nan),
     vehicle_paints=_rgb([(200, 30, 30), (30, 70, 200), (240, 200, 30), (30, 150, 60), (240, 240, 240),
                          (240, 120, 20)]),
     clothes=_rgb([(220, 40, 40), (40, 160, 220), (250, 200, 40), (60, 180, 80), (200, 80, 200)]),
@@ -80,29 +80,29 @@ SOURCE_STYLE = Style(
 # "city": swap-prone palette (see the module docstring), textured, noisy, blurred, vignetted, hazy
 TARGET_STYLE = Style(
     palette=_table(NUM_CLASSES + 1, {
-        layout.ROAD: (186, 168, 156), layout.SIDEWALK: (96, 96, 104), layout.BUILDING: (118, 138, 170),
-        layout.WALL: (160, 120, 92), layout.FENCE: (70, 74, 70), layout.POLE: (160, 160, 150),
-        layout.LIGHT: (190, 160, 40), layout.SIGN: (200, 200, 200), layout.VEGETATION: (150, 168, 86),
-        layout.TERRAIN: (60, 118, 50), layout.SKY: (208, 210, 214), layout.PERSON: (50, 50, 60),
-        layout.RIDER: (80, 50, 120), layout.CAR: (120, 120, 125), layout.TRUCK: (170, 60, 50),
-        layout.BUS: (205, 205, 200), layout.TRAIN: (222, 215, 190), layout.BICYCLE: (160, 160, 160),
+        codes.ROAD: (186, 168, 156), codes.SIDEWALK: (96, 96, 104), codes.BUILDING: (118, 138, 170),
+        codes.WALL: (160, 120, 92), codes.FENCE: (70, 74, 70), codes.POLE: (160, 160, 150),
+        codes.LIGHT: (190, 160, 40), codes.SIGN: (200, 200, 200), codes.VEGETATION: (150, 168, 86),
+        codes.TERRAIN: (60, 118, 50), codes.SKY: (208, 210, 214), codes.PERSON: (50, 50, 60),
+        codes.RIDER: (80, 50, 120), codes.CAR: (120, 120, 125), codes.TRUCK: (170, 60, 50),
+        codes.BUS: (205, 205, 200), codes.TRAIN: (222, 215, 190), codes.BICYCLE: (160, 160, 160),
         _IGNORED: (35, 35, 40)}, 0.0),
-    parts=_table(layout.NUM_PARTS, {
-        layout.WINDOW: (45, 55, 66), layout.MARKING: (228, 228, 212), layout.KERB: (205, 195, 185),
-        layout.GLASS: (32, 36, 42), layout.TYRE: (20, 20, 20), layout.LAMP: (255, 150, 60),
-        layout.SKIN: (190, 150, 120), layout.LEGS: (35, 35, 42), layout.TRUNK: (85, 70, 55),
-        layout.RAIL: (40, 40, 40), layout.EGO: (35, 35, 40)}, np.nan),
+    parts=_table(codes.NUM_PARTS, {
+        codes.WINDOW: (45, 55, 66), codes.MARKING: (228, 228, 212), codes.KERB: (205, 195, 185),
+        codes.GLASS: (32, 36, 42), codes.TYRE: (20, 20, 20), codes.LAMP: (255, 150, 60),
+        codes.SKIN: (190, 150, 120), codes.LEGS: (35, 35, 42), codes.TRUNK: (85, 70, 55),
+        codes.RAIL: (40, 40, 40), codes.EGO: (35, 35, 40)}, np.nan),
     vehicle_paints=_rgb([(40, 40, 44), (120, 122, 128), (190, 192, 196), (235, 235, 235), (70, 30, 30),
                          (40, 55, 90)]),
     clothes=_rgb([(30, 30, 35), (70, 70, 80), (110, 90, 70), (60, 80, 110), (140, 140, 140)]),
     sign_faces=_rgb([(190, 40, 40), (40, 80, 170), (230, 190, 40), (230, 230, 230)]),
     zenith=_rgb([(175, 180, 190)])[0],
     grain=_table(NUM_CLASSES + 1, {
-        layout.ROAD: 0.07, layout.SIDEWALK: 0.08, layout.BUILDING: 0.06, layout.WALL: 0.08, layout.VEGETATION: 0.3,
-        layout.TERRAIN: 0.22, layout.SKY: 0.0}, 0.04),
+        codes.ROAD: 0.07, codes.SIDEWALK: 0.08, codes.BUILDING: 0.06, codes.WALL: 0.08, codes.VEGETATION: 0.3,
+        codes.TERRAIN: 0.22, codes.SKY: 0.0}, 0.04),
     blotch=_table(NUM_CLASSES + 1, {
-        layout.ROAD: 0.12, layout.SIDEWALK: 0.08, layout.BUILDING: 0.12, layout.WALL: 0.1, layout.VEGETATION: 0.2,
-        layout.TERRAIN: 0.15, layout.SKY: 0.07, layout.CAR: 0.05, layout.TRUCK: 0.06, layout.BUS: 0.05}, 0.02),
+        codes.ROAD: 0.12, codes.SIDEWALK: 0.08, codes.BUILDING: 0.12, codes.WALL: 0.1, codes.VEGETATION: 0.2,
+        codes.TERRAIN: 0.15, codes.SKY: 0.07, codes.CAR: 0.05, codes.TRUCK: 0.06, codes.BUS: 0.05}, 0.02),
     jitter=0.12, exposure=(0.65, 1.3), sun=0.35, haze=180.0, noise=0.03, blur=0.6, vignette=0.35,
 )
 
@@ -138,11 +138,11 @@ def render_appearance(layout: SceneLayout, style: Style, rng: np.random.Generato
     colour = style.palette[cls]  # (H, W, 3)
     sky = np.isinf(layout.depth)[..., None]  # (H, W, 1)
     up = np.clip((layout.horizon - np.arange(h) - 0.5) / max(layout.horizon, 1.0), 0, 1)[:, None, None]
-    colour = np.where(sky, style.palette[layout.SKY] * (1 - up) + style.zenith * up, colour)
-    plain = part == layout.PLAIN
-    for table, where in ((style.vehicle_paints, (cls == layout.CAR) & plain),
-                         (style.clothes, ((cls == layout.PERSON) | (cls == layout.RIDER)) & plain),
-                         (style.sign_faces, part == layout.SIGN_FACE)):
+    colour = np.where(sky, style.palette[codes.SKY] * (1 - up) + style.zenith * up, colour)
+    plain = part == codes.PLAIN
+    for table, where in ((style.vehicle_paints, (cls == codes.CAR) & plain),
+                         (style.clothes, ((cls == codes.PERSON) | (cls == codes.RIDER)) & plain),
+                         (style.sign_faces, part == codes.SIGN_FACE)):
         colour = np.where(where[..., None], table[rng.integers(len(table), size=n)][inst], colour)
     part_colour = style.parts[part]  # (H, W, 3), NaN where the object's colour stays
     colour = np.where(np.isnan(part_colour), colour, part_colour)
@@ -158,10 +158,10 @@ def render_appearance(layout: SceneLayout, style: Style, rng: np.random.Generato
     strength, sun_side = rng.uniform(0, style.sun), rng.choice([-1.0, 1.0])
     light = np.array([1, 1, 1 + strength * sun_side, 1 - strength * sun_side, 1 - 0.3 * strength], np.float32)
     shade = light[layout.facing]  # by which way each surface faces
-    shadow = (layout.facing == layout.GROUND_FACE) & (layout.u * sun_side > rng.uniform(-2, 10))  # of houses
+    shadow = (layout.facing == codes.GROUND_FACE) & (layout.u * sun_side > rng.uniform(-2, 10))  # of houses
     colour = colour * np.where(shadow, 1 - 1.5 * strength, shade)[..., None]
     fog = np.where(sky, 0.0, 0.85 * (1 - np.exp(-np.minimum(layout.depth, 1e4) / style.haze))[..., None])
-    colour = colour * (1 - fog) + style.palette[layout.SKY] * gain[0] * fog
+    colour = colour * (1 - fog) + style.palette[codes.SKY] * gain[0] * fog
 
     tint = 1 + rng.normal(0, style.jitter / 3, 3)  # white balance
     colour = np.clip(colour * rng.uniform(*style.exposure) * tint, 0, 1) ** rng.uniform(0.9, 1.1)
