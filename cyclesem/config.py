@@ -40,15 +40,17 @@ class ModelConfig(MethodOptions):
 
 @dataclass
 class DataConfig:
+    """``data.*``: types only; every value is the dataset's own, in conf/data/<name>.yaml."""
+
     _target_: str = "cyclesem.data.datamodule.DomainMixDataModule"
-    real_frac: float = 0.1
-    num_labeled: int = 200
-    unlabeled_target: bool = False
-    batch_size: int = 4
-    val_batch_size: int = 16
-    num_workers: int = 0
-    pin_memory: bool = False
-    seed: int = 0
+    real_frac: float = MISSING
+    num_labeled: int = MISSING
+    unlabeled_target: bool = MISSING
+    batch_size: int = MISSING
+    val_batch_size: int = MISSING
+    num_workers: int = MISSING
+    pin_memory: bool = MISSING
+    seed: int = MISSING
     source: Any = MISSING
     target_train: Any = MISSING
     target_val: Any = MISSING

@@ -12,6 +12,10 @@ Per training batch, three optimizer steps in this order (fakes computed once and
     2. discriminators on image-pool fakes (detached)
     3. segmenter on source_as_target (detached) and the labelled target images
 Without generators (``model=baseline``) only step 3 runs, on raw source and target images.
+
+The module receives objects and numbers: networks and optimizer factories, `MethodOptions` (``model.*``),
+and what `cyclesem.train.build` derives from the data (class weights, the stylized-loss weight, the frozen
+classifier's pre-trained weights). Image panels and per-class tables are callbacks (``media_callbacks``).
 """
 
 from __future__ import annotations
