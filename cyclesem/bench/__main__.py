@@ -191,7 +191,7 @@ def _measure(cfg: DictConfig, settings: BenchSettings, names: list[str], device:
     }
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="bench")
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="bench")
 def main(cfg: DictConfig) -> dict[str, Any]:
     output = Path(cfg.output) if cfg.output else Path(HydraConfig.get().runtime.output_dir) / "bench.json"
     try:

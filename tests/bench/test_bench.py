@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from cyclesem.bench.__main__ import benchmark, settings_from_config
 from cyclesem.bench.steps import build_module, joint_step, make_batch, variant_named
-from tests.conftest import compose_config
+from tests.conftest import REPO, compose_config
 
 TINY = ["height=32", "width=32", "batch_size=1", "ngf=4", "n_blocks=1", "ndf=4", "seg_base_channels=4",
         "seg_depth=2", "warmup=1", "steps=2", "matmul_size=128", "device=cpu", "threads=1"]
@@ -106,3 +108,11 @@ def test_unknown_variant_is_rejected_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="unknown benchmark variant 'fused'"):
         run_bench(tmp_path, ["variants=[joint,fused]", "isolate=false"])
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_cli_composes_its_config():
+    """``python -m cyclesem.bench`` finds conf/ from inside its subpackage (prints the job config and exits)."""
+    proc = subprocess.run([sys.executable, "-m", "cyclesem.bench", "--cfg", "job", "steps=3"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "steps: 3" in proc.stdout and "optimizer_g" in proc.stdout
