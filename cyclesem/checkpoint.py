@@ -128,9 +128,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
+# classes that moved since checkpoints were written: their stored model configs name the old path
+MOVED_TARGETS = {"cyclesem.module.CycleSemModule": "cyclesem.method.module.CycleSemModule"}
+
+
 def build_module(checkpoint: dict[str, Any], path: str | Path = "<checkpoint>") -> CycleSemModule:
     """Rebuild the module from the config stored in the checkpoint and load its weights."""
-    module = instantiate_module(checkpoint[CHECKPOINT_KEY]["model_config"])
+    model_config = dict(checkpoint[CHECKPOINT_KEY]["model_config"])
+    model_config["_target_"] = MOVED_TARGETS.get(model_config["_target_"], model_config["_target_"])
+    module = instantiate_module(model_config)
     missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {path} does not match its own model config: missing "
