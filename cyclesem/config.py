@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field, fields
-from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from cyclesem.method.options import LossWeights, MethodOptions, SemanticClassifier
 
 # the YAML configs, by absolute path: `python -m cyclesem.<name>` and the `cyclesem-<name>` console scripts (whose
 # Hydra would otherwise look for a `conf` Python package) find the same files
@@ -26,51 +27,11 @@ class ConfigError(ValueError):
     """A config value outside what the code accepts; the message names the key and the allowed range."""
 
 
-class GanMode(str, Enum):
-    lsgan = "lsgan"
-    vanilla = "vanilla"
-
-
-class SemanticClassifier(str, Enum):
-    joint = "joint"  # F_T itself (the source report)
-    ema = "ema"  # moving-average copy of F_T
-    frozen = "frozen"  # copy of F_T pre-trained on the run's labelled images, then frozen (CyCADA)
-    none = "none"  # no semantic terms: the generators are a plain CycleGAN (loss.sem_* are not used)
-
-
-class PretrainOn(str, Enum):
-    source = "source"
-    target = "target"
-    both = "both"
-
-
-class ClassWeighting(str, Enum):
-    none = "none"
-    inverse = "inverse"
-    median = "median"
-
-
-class SourceWeightRule(str, Enum):
-    constant = "constant"  # seg_source as given
-    source_share = "source_share"  # seg_source · (1 − real_frac) / max(real_frac, 1 − real_frac)
-
-
 @dataclass
-class LossWeights:
-    gan: float = 1.0
-    cycle: float = 10.0
-    identity: float = 0.5  # multiplies `cycle`, as in CycleGAN; 0 switches identity off
-    sem_source: float = 1.0  # generators: CE(F(G_S→T(x_s)), y_s)
-    sem_target: float = 1.0  # generators: CE(F(G_S→T(G_T→S(x_t))), y_t)
-    seg_source: float = 1.0  # segmenter: CE(F_T(x_SasT detached), y_s)
-    seg_target: float = 1.0  # segmenter: CE(F_T(x_t), y_t)
-    seg_source_rule: SourceWeightRule = SourceWeightRule.constant
+class ModelConfig(MethodOptions):
+    """``model.*``: the networks and optimizer factories (objects via ``_target_``) plus `MethodOptions`."""
 
-
-@dataclass
-class ModelConfig:
-    _target_: str = "cyclesem.module.CycleSemModule"
-    style_transfer: bool = True  # false: the baseline (no generators or discriminators are built)
+    _target_: str = "cyclesem.method.module.CycleSemModule"
     segmenter: Any = MISSING
     optimizer_seg: Any = MISSING
     scheduler_seg: Any = None
@@ -80,34 +41,21 @@ class ModelConfig:
     disc_t: Any = None
     optimizer_g: Any = None
     optimizer_d: Any = None
-    loss: LossWeights = field(default_factory=LossWeights)
-    gan_mode: GanMode = GanMode.lsgan
-    semantic_classifier: SemanticClassifier = SemanticClassifier.joint
-    ema_decay: float = 0.99
-    segmenter_pretrain_epochs: int = 2
-    pretrain_on: PretrainOn = PretrainOn.source
-    semantic_warmup_epochs: int = 0
-    pool_size: int = 50
-    class_weights: ClassWeighting = ClassWeighting.none
-    max_nonfinite_steps: int = 10
-    gradient_clip_val: Optional[float] = None
-    decay_start_frac: float = 0.5  # G/D learning rates decay linearly to 0 after this share of epochs
-    log_images_every_n_steps: int = 200
-    channels_last: bool = False
-    compile: bool = False
 
 
 @dataclass
 class DataConfig:
+    """``data.*``: types only; every value is the dataset's own, in conf/data/<name>.yaml."""
+
     _target_: str = "cyclesem.data.datamodule.DomainMixDataModule"
-    real_frac: float = 0.1
-    num_labeled: int = 200
-    unlabeled_target: bool = False
-    batch_size: int = 4
-    val_batch_size: int = 16
-    num_workers: int = 0
-    pin_memory: bool = False
-    seed: int = 0
+    real_frac: float = MISSING
+    num_labeled: int = MISSING
+    unlabeled_target: bool = MISSING
+    batch_size: int = MISSING
+    val_batch_size: int = MISSING
+    num_workers: int = MISSING
+    pin_memory: bool = MISSING
+    seed: int = MISSING
     source: Any = MISSING
     target_train: Any = MISSING
     target_val: Any = MISSING

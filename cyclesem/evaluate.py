@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, 
 from cyclesem.config import CONF_DIR, DataConfig
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.data.visualize import colorize, save_label_png, save_png
 from cyclesem.device import resolve_device
-from cyclesem.metrics import SegmentationMetrics
+from cyclesem.method.metrics import SegmentationMetrics
+from cyclesem.report.tables import percent
 from cyclesem.run_record import write_metrics
-from cyclesem.visualize import colorize, save_label_png, save_png
 
 
 def _save_predictions(predictions: torch.Tensor, names: list[str], output_dir: Path, color: bool,
@@ -71,9 +73,9 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     table.add_column("class")
     table.add_column("IoU", justify="right")
     for name, value in record["per_class_iou"].items():
-        table.add_row(name, "—" if value != value else f"{100 * value:.1f}")
+        table.add_row(name, percent(None if math.isnan(value) else value))  # nan: absent from truth and prediction
     for key in ("fwIoU", "mIoU", "pixel_acc"):
-        table.add_row(f"[bold]{key}", f"[bold]{100 * record[key]:.1f}")
+        table.add_row(f"[bold]{key}", f"[bold]{percent(record[key])}")
     Console().print(table)
     print(f"metrics: {output_dir / 'metrics.json'}")
     return record

@@ -25,8 +25,8 @@ from PIL import Image
 from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
 from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError
+from cyclesem.data.visualize import colorize, image_grid, save_png, to_uint8_image
 from cyclesem.device import resolve_device
-from cyclesem.visualize import colorize, image_grid, save_png, to_uint8_image
 
 
 def evenly_spaced(count: int, size: int) -> list[int]:

@@ -12,6 +12,8 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from cyclesem.method.options import MethodOptions
+
 PACKAGES = ("cyclesem", "torch", "torchvision", "lightning", "hydra-core", "torchmetrics", "albumentations", "wandb")
 
 
@@ -23,15 +25,16 @@ def _choice(group: str) -> str | None:
 
 
 def config_summary(cfg: DictConfig) -> dict[str, Any]:
-    method = _choice("model") or ("cyclesem" if cfg.model.style_transfer else "baseline")
+    options = MethodOptions.from_mapping(cfg.model)
+    method = _choice("model") or ("cyclesem" if options.style_transfer else "baseline")
     return {
         "method": method,
         "data": _choice("data"),
         "real_frac": float(cfg.data.real_frac),
         "num_labeled": int(cfg.data.num_labeled),
         "unlabeled_target": bool(cfg.data.unlabeled_target),
-        "semantic_classifier": getattr(cfg.model.semantic_classifier, "value", cfg.model.semantic_classifier),
-        "class_weights": getattr(cfg.model.class_weights, "value", cfg.model.class_weights),
+        "semantic_classifier": options.semantic_classifier.value,
+        "class_weights": options.class_weights.value,
         "sweep_name": cfg.get("sweep_name"),
         "config": OmegaConf.to_container(cfg, resolve=False, enum_to_str=True),
     }

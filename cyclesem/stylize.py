@@ -18,9 +18,9 @@ from rich.progress import track
 from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint
 from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError, read_rgb
+from cyclesem.data.visualize import save_png, to_uint8_image
 from cyclesem.device import resolve_device
 from cyclesem.inference import list_images
-from cyclesem.visualize import save_png, to_uint8_image
 
 
 @torch.no_grad()

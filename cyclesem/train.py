@@ -14,17 +14,24 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from cyclesem.checkpoint import instantiate_module
-from cyclesem.checkpoint_io import AtomicCheckpointIO
+from cyclesem.checkpoint import AtomicCheckpointIO
 from cyclesem.config import CONF_DIR, ConfigError, validate
+from cyclesem.data.datamodule import DomainMixDataModule
+from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.method.from_config import instantiate_module
+from cyclesem.method.losses import class_weights_from_counts
+from cyclesem.method.module import CycleSemModule
+from cyclesem.method.options import ClassWeighting, MethodOptions, SemanticClassifier, stylized_loss_weight
+from cyclesem.method.pretrain import pretrain_classifier
 from cyclesem.preflight import preflight
 from cyclesem.run_record import config_summary, environment_record, write_metrics
 
@@ -35,9 +42,17 @@ def to_plain(cfg: DictConfig) -> dict:
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
-    """Objects from config: the datamodule, the module and a Trainer with loggers and callbacks."""
+    """Objects from config: the datamodule, the module and a Trainer with loggers and callbacks.
+
+    What the module needs from the data is computed here and passed in as numbers: the class weights, the
+    stylized-loss weight (``model.loss.seg_source_rule``); and the ``frozen`` classifier is pre-trained here
+    on the labelled sets, as its own Lightning stage (not when resuming: the checkpoint holds it).
+    """
     datamodule = instantiate(cfg.data)
-    model = instantiate_module(cfg.model)
+    options = MethodOptions.from_mapping(cfg.model)
+    class_weight = labelled_class_weights(datamodule, options.class_weights)
+    model = instantiate_module(cfg.model, class_weight=class_weight,
+                               seg_source_weight=stylized_loss_weight(options.loss, cfg.data.real_frac))
     model.model_config, model.data_config = to_plain(cfg.model), to_plain(cfg.data)
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None and "_target_" in c]
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None and "_target_" in c]
@@ -45,11 +60,54 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     extra = {} if "plugins" in cfg.trainer else {"plugins": [AtomicCheckpointIO()]}  # a kill mid-save keeps the old file
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **extra)
+    if model.sem_net is not None and options.semantic_classifier == SemanticClassifier.frozen and cfg.ckpt_path is None:
+        pretrain_frozen_classifier(model, datamodule, options, trainer)
     return datamodule, model, trainer
 
 
-def check_launch(trainer: L.Trainer) -> None:
-    """A DDP strategy that starts its other ranks by re-running the command line cannot run inside a multirun."""
+def labelled_class_weights(datamodule: DomainMixDataModule, mode: ClassWeighting) -> torch.Tensor | None:
+    """Per-class CE weights (C,) from the labelled training images' pixel counts; None for ``none``."""
+    if mode == ClassWeighting.none:
+        return None
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    weights = class_weights_from_counts(datamodule.labeled_class_counts(), mode)
+    rank_zero_info(f"class weights ({mode.value}): "
+                   + ", ".join(f"{n}={w:.2f}" for n, w in zip(CLASS_NAMES, weights.tolist(), strict=True)))
+    return weights
+
+
+def pretrain_frozen_classifier(model: CycleSemModule, datamodule: DomainMixDataModule, options: MethodOptions,
+                               trainer: L.Trainer) -> None:
+    """Start the ``frozen`` copy from F_T's initial weights and fit it on the labelled sets of
+    ``model.pretrain_on`` for ``model.segmenter_pretrain_epochs``, on this process's training device."""
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    sides = options.pretrain_on.sides
+    if not any(side in datamodule.labeled_sets for side in sides):
+        raise ValueError(f"model.pretrain_on={options.pretrain_on.value} but this run has no labelled "
+                         f"{' or '.join(sides)} images (data.real_frac={datamodule.real_frac})")
+    model.sem_net.load_state_dict(model.segmenter.state_dict())
+    device = trainer.strategy.root_device  # under DDP this rank's device; DDP then broadcasts rank 0's copy
+    history = pretrain_classifier(
+        model.sem_net, datamodule.labeled_loader(sides), model.make_optimizer_seg,
+        epochs=options.segmenter_pretrain_epochs, class_weight=model.class_weight_or_none(),
+        accelerator=device.type, devices=[device.index] if device.index is not None else 1,
+        max_batches=1 if trainer.fast_dev_run else None, default_root_dir=trainer.default_root_dir,
+    )
+    model.sem_net_ready.fill_(True)
+    rank_zero_info(f"frozen semantic classifier pre-trained on {options.pretrain_on.value} for "
+                   f"{len(history)} epochs; loss per epoch: " + ", ".join(f"{h:.3f}" for h in history))
+
+
+def check_launch(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """A DDP strategy that starts its other ranks by re-running the command line cannot run inside a multirun,
+    and the datamodule shards the data across ranks itself (Lightning must not replace its samplers)."""
+    if trainer.world_size > 1 and OmegaConf.select(cfg, "trainer.use_distributed_sampler", default=True):
+        raise ConfigError(
+            "DomainMixDataModule shards the data across DDP ranks itself: set trainer.use_distributed_sampler="
+            "false (trainer=ddp and trainer=ddp_cpu do), else Lightning replaces its samplers"
+        )
     environment = getattr(trainer.strategy, "cluster_environment", None)
     if (trainer.world_size > 1 and environment is not None and not environment.creates_processes_externally
             and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
@@ -82,7 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
-    check_launch(trainer)
+    check_launch(cfg, trainer)
     ckpt_path = _resolve_ckpt(cfg.ckpt_path, output_dir)
     run_info = {**config_summary(cfg), "config": to_plain(cfg), **environment_record(cfg.seed)}
     for logger in trainer.loggers:  # the W&B run config: seed, versions, commit and the resolved config

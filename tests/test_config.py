@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_object
 from omegaconf import OmegaConf
 
 from cyclesem.config import ConfigError, validate
@@ -17,18 +19,68 @@ def group_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["data", "model", "trainer", "logger", "callbacks", "paths"])
-def test_every_group_option_composes(group, tmp_path):
-    for option in group_options(group):
+def targets(node) -> list[str]:
+    """Every ``_target_`` in a composed (resolved) config."""
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "_target_"] + [t for v in node.values() for t in targets(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in targets(v)]
+    return []
+
+
+def assert_targets_import(cfg) -> None:
+    for target in targets(OmegaConf.to_container(cfg, resolve=True)):  # every interpolation resolves, too
+        assert callable(get_object(target)), target
+
+
+# one value per option that only that option sets: the composed config must show the choice took effect
+OPTION_VALUES = {
+    "data": {"synthetic": ("data.source.root", "synthetic/gta5"), "gta5_cityscapes": ("data.val_batch_size", 2)},
+    "model": {"cyclesem": ("model.style_transfer", True), "baseline": ("model.style_transfer", False)},
+    "trainer": {"cpu": ("trainer.precision", "32-true"), "gpu": ("trainer.precision", "bf16-mixed"),
+                "ddp": ("trainer.use_distributed_sampler", False), "ddp_cpu": ("trainer.devices", 2)},
+    "logger": {"wandb": ("logger.wandb.offline", True), "csv": ("logger.csv.name", "csv"),
+               "tensorboard": ("logger.tensorboard.name", "tensorboard"), "none": ("logger", {})},
+    "callbacks": {"default": ("callbacks.image_panels.every_n_steps", 200)},
+    "paths": {"default": ("paths.data_dir", "data")},
+}
+
+
+@pytest.mark.parametrize("group", sorted(OPTION_VALUES))
+def test_every_group_option_composes(group, tmp_path, monkeypatch):
+    monkeypatch.delenv("CYCLESEM_DATA_DIR", raising=False)
+    assert set(group_options(group)) == set(OPTION_VALUES[group])  # a new option gets a line above
+    for option, (key, expected) in OPTION_VALUES[group].items():
         cfg = compose_config("train", [f"{group}={option}"], tmp_path)
-        OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+        assert HydraConfig.get().runtime.choices[group] == option
+        value = OmegaConf.select(cfg, key)
+        assert value == expected or (isinstance(value, str) and value.endswith(str(expected))), (option, key, value)
+        assert_targets_import(cfg)
         validate(cfg)
+
+
+def flat(node: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in node.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 @pytest.mark.parametrize("experiment", group_options("experiment"))
 def test_every_experiment_composes(experiment, tmp_path):
+    """The composed config holds every value the experiment file sets (its sweep is Hydra's, not the job's)."""
     cfg = compose_config("train", [f"+experiment={experiment}"], tmp_path)
-    OmegaConf.to_container(cfg, resolve=True)
+    own = yaml.safe_load((CONF_DIR / "experiment" / f"{experiment}.yaml").read_text()) or {}
+    values = {k: v for k, v in flat(own).items() if not k.startswith(("hydra.", "defaults"))}
+    for key, expected in values.items():
+        assert OmegaConf.select(cfg, key) == expected, (experiment, key)
+    for override in own.get("defaults", []):  # `override /data: gta5_cityscapes`
+        (group, option), = override.items()
+        assert HydraConfig.get().runtime.choices[group.removeprefix("override /")] == option
+    assert_targets_import(cfg)
     validate(cfg)
 
 
@@ -87,4 +139,4 @@ def test_cli_prints_composed_config():
     proc = run_cli("--cfg", "job", "data.real_frac=0.1")
     assert proc.returncode == 0, proc.stderr
     printed = OmegaConf.create(proc.stdout)
-    assert printed.data.real_frac == 0.1 and printed.model._target_ == "cyclesem.module.CycleSemModule"
+    assert printed.data.real_frac == 0.1 and printed.model._target_ == "cyclesem.method.module.CycleSemModule"

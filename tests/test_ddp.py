@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate
 
 from cyclesem.checkpoint import build_module, load_checkpoint, stored_data_config
-from cyclesem.metrics import scores_from_confusion
+from cyclesem.method.metrics import scores_from_confusion
 from tests.conftest import REPO, compose_config
 from tests.ddp_helpers import RecordStepLosses
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cyclesem.report import main as report_main
+from cyclesem.report.__main__ import main as report_main
 from tests.conftest import REPO, compose_config
 
 

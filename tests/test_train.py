@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
-from cyclesem.train import train
+from cyclesem.train import build, train
 from tests.conftest import REPO, compose_config, compose_train
 
 
@@ -40,11 +41,36 @@ def test_fast_dev_run_unlabeled_target(tmp_path, data_dir):
     assert record["test"]["translation_l1"] > 0  # the tested checkpoint's translation error
 
 
+def _params(net) -> list:
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def _same(a: list, b: list) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 @pytest.mark.parametrize("variant", ["ema", "frozen", "none"])
 def test_semantic_classifier_variants_run(variant, tmp_path, data_dir):
+    """Each variant changes the classifier the generators' semantic terms go through: ema follows F_T at a
+    distance, frozen is pre-trained by its own stage and then never moves, none has no semantic terms."""
     cfg = compose_train([f"model.semantic_classifier={variant}", "model.pretrain_on=both",
                          "trainer.fast_dev_run=true"], tmp_path, data_dir)
-    assert train(cfg)["semantic_classifier"] == variant
+    datamodule, model, trainer = build(cfg)
+    if variant == "none":
+        assert model.sem_net is None
+    else:
+        assert bool(model.sem_net_ready) == (variant == "frozen")
+        if variant == "frozen":  # pre-trained before the joint fit: no longer F_T's initial weights
+            assert not _same(_params(model.sem_net), _params(model.segmenter))
+        copy_before = _params(model.sem_net)
+    trainer.fit(model, datamodule=datamodule)
+    logged = set(trainer.callback_metrics)
+    assert ("train/g_sem_source_step" in logged) == (variant != "none")
+    assert "train/g_gan_step" in logged
+    if variant != "none":
+        assert not _same(_params(model.sem_net), _params(model.segmenter))  # the generators see another net
+        assert _same(_params(model.sem_net), copy_before) == (variant == "frozen")
+        assert not any(p.requires_grad for p in model.sem_net.parameters())
 
 
 def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir):
@@ -59,7 +85,7 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir):
         "data.target_train.transform.resize=[32,64]", "data.target_train.transform.crop=[32,32]",
         "data.target_val.transform.resize=[32,64]",
         # the smoke pair must exist: render it through the synthetic config's prepare step
-        f"data.prepare={{_target_: cyclesem.data.synthetic.ensure_synthetic_pair, _partial_: true, root: {root}, "
+        f"data.prepare={{_target_: cyclesem.data.synthetic.pair.ensure_synthetic_pair, _partial_: true, root: {root}, "
         "height: 32, width: 64, num_source: 12, num_target_train: 12, num_target_val: 4, progress: false}",
     ], tmp_path)
     assert cfg.trainer.precision == "bf16-mixed" and cfg.model.gen_s2t.ngf == 64 and cfg.model.gen_s2t.n_blocks == 9

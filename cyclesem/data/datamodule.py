@@ -142,20 +142,13 @@ class DomainMixDataModule(L.LightningDataModule):
         return DataLoader(dataset, batch_size=self.val_batch_size, sampler=sampler, shuffle=False,
                           **self._loader_options())
 
-    def _check_sharding(self) -> None:
-        connector = getattr(self.trainer, "_accelerator_connector", None)
-        if self.ranks[1] > 1 and getattr(connector, "use_distributed_sampler", False):
-            raise ValueError(
-                "DomainMixDataModule shards the data across DDP ranks itself: set trainer.use_distributed_sampler="
-                "false (trainer=ddp and trainer=ddp_cpu do), else Lightning replaces its samplers"
-            )
-
     def _batches_done(self) -> int:
-        """Batches of the current epoch in the checkpoint being resumed (Lightning's restored loop progress)."""
+        """Batches of the current epoch in the checkpoint being resumed (Lightning's restored loop progress).
+        Lightning has no public API for the position inside the epoch a fit restarts at (the loader's own count
+        would include batches prefetched but never trained on), so this reads the fit loop's progress counter."""
         return self.trainer.fit_loop.epoch_loop.batch_progress.current.processed if self.trainer is not None else 0
 
     def train_dataloader(self) -> CombinedLoader:
-        self._check_sharding()
         rank, world_size = self.ranks
         num_samples = self.steps_per_epoch * self.batch_size  # per rank
         loaders = {
@@ -167,7 +160,6 @@ class DomainMixDataModule(L.LightningDataModule):
         return CombinedLoader(loaders, mode="min_size")
 
     def val_dataloader(self) -> list[DataLoader]:
-        self._check_sharding()
         loaders = [self._eval_loader(self.val_set)]
         if self.paired_set is not None:
             loaders.append(self._eval_loader(self.paired_set))
@@ -177,6 +169,13 @@ class DomainMixDataModule(L.LightningDataModule):
         """The val loaders: the target val split and, where it exists, the paired set (the tested checkpoint's
         translation error)."""
         return self.val_dataloader()
+
+    def labeled_loader(self, sides: tuple[str, ...]) -> DataLoader:
+        """The labelled images of `sides` ("source", "target") in one seeded stream of training batches: order
+        and augmentations from (seed, epoch), as in training (the frozen classifier pre-trains on it)."""
+        dataset = ConcatDataset([self.labeled_sets[side] for side in sides if side in self.labeled_sets])
+        sampler = EpochSampler(len(dataset), len(dataset), self.seed)  # Lightning calls set_epoch
+        return DataLoader(SeededSamples(dataset), batch_size=self.batch_size, sampler=sampler, drop_last=False)
 
     def labeled_class_counts(self) -> np.ndarray:
         """Pixel count per trainId over the labelled training images (both domains), (19,) int64."""

@@ -11,7 +11,7 @@ from cyclesem.data.cityscapes import CityscapesDataset
 from cyclesem.data.datamodule import DomainMixDataModule, split_labeled
 from cyclesem.data.gta5 import GTA5Dataset
 from cyclesem.data.image_io import DatasetError
-from cyclesem.data.synthetic import ensure_synthetic_pair
+from cyclesem.data.synthetic.pair import ensure_synthetic_pair
 
 N = 10
 

@@ -7,7 +7,7 @@ import torch
 
 from cyclesem.data.gta5 import GTA5Dataset
 from cyclesem.data.resumable import EpochSampler, ResumableLoader, SeededSamples
-from cyclesem.data.synthetic import ensure_synthetic_pair
+from cyclesem.data.synthetic.pair import ensure_synthetic_pair
 from cyclesem.data.transforms import train_transform
 
 

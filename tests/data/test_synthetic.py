@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclesem.data import synthetic
 from cyclesem.data.labels import CLASS_NAMES, VALID_LABEL_IDS, label_ids_to_train_ids
-from cyclesem.data.synthetic import SYNTHETIC_CLASSES, TRAIN_CITIES, VAL_CITIES, ensure_synthetic_pair, main
+from cyclesem.data.synthetic import pair as synthetic
+from cyclesem.data.synthetic.layout import SYNTHETIC_CLASSES
+from cyclesem.data.synthetic.pair import TRAIN_CITIES, VAL_CITIES, ensure_synthetic_pair, main
 
 SMALL = dict(num_source=6, num_target_train=6, num_target_val=4, height=64, width=128, progress=False)
 CITYSCAPES_NAME = re.compile(r"^([a-z]+)_(\d{6})_(\d{6})_leftImg8bit\.png$")

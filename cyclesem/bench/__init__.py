@@ -1,0 +1,1 @@
+"""The training-step benchmark: ``python -m cyclesem.bench``."""

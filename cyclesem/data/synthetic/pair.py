@@ -1,0 +1,187 @@
+"""The embedded synthetic domain pair: procedural street scenes in the real GTA5 and Cityscapes layouts.
+
+The source ("game") and target ("city") domains differ in appearance (``style``) — palettes
+chosen so that colour alone misleads (target road ≈ source sidewalk and vice versa, likewise vegetation /
+terrain and truck / tram, target wall ≈ source building, overcast sky), plus textures, sensor noise, blur
+and vignetting in the target — and mildly in geometry (``synthetic_SOURCE_GEOMETRY`` vs
+``TARGET_GEOMETRY``).
+``gta5_as_cityscapes`` holds every source scene re-rendered in the target appearance on the source
+geometry: the exact answer a perfect source → target translation would give.
+
+    python -m cyclesem.data.synthetic ROOT [--seed N]   (the same as python -m cyclesem.data.synthetic.pair)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+from filelock import FileLock
+from PIL import Image
+from rich.progress import track
+
+from cyclesem.data.labels import CLASS_NAMES, IGNORE_INDEX
+from cyclesem.data.synthetic.layout import SYNTHETIC_CLASSES
+from cyclesem.data.synthetic.scene import SOURCE_GEOMETRY, TARGET_GEOMETRY, sample_scene
+from cyclesem.data.synthetic.style import SOURCE_STYLE, TARGET_STYLE, render_appearance
+
+VERSION = 3  # bump whenever the rendering changes: cached sets with another version are re-rendered
+TRAIN_CITIES = ("ardenwald", "brisholm", "corvane")
+VAL_CITIES = ("dunmere", "eskerby")
+_FRAME = 19  # Cityscapes names the annotated frame of each snippet _000019
+# independent random streams, so image i does not depend on the counts of any split
+_SOURCE_SCENE, _SOURCE_LOOK, _PAIRED_LOOK, _TRAIN_SCENE, _TRAIN_LOOK, _VAL_SCENE, _VAL_LOOK = range(7)
+
+
+def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, index])
+
+
+def _write_png(path: pathlib.Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, compress_level=6)  # no metadata: same pixels, same bytes
+
+
+def _city_stem(cities: tuple[str, ...], index: int) -> tuple[str, str]:
+    city = cities[index % len(cities)]
+    return city, f"{city}_{index // len(cities):06d}_{_FRAME:06d}"
+
+
+def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
+    """Write the whole pair under `out` (a fresh directory) and return its manifest."""
+    seed, h, w = params["seed"], params["height"], params["width"]
+    pixels = {domain: np.zeros(256, np.int64) for domain in ("source", "target_train", "target_val")}
+    jobs = ([("source", i) for i in range(params["num_source"])]
+            + [("target_train", i) for i in range(params["num_target_train"])]
+            + [("target_val", i) for i in range(params["num_target_val"])])
+    for domain, i in track(jobs, description="rendering the synthetic pair", disable=not progress):
+        if domain == "source":
+            layout = sample_scene(_rng(seed, _SOURCE_SCENE, i), SOURCE_GEOMETRY, h, w)
+            name = f"{i:05d}.png"
+            image = render_appearance(layout, SOURCE_STYLE, _rng(seed, _SOURCE_LOOK, i))
+            _write_png(out / "gta5" / "images" / name, image)
+            _write_png(out / "gta5" / "labels" / name, layout.label_ids())
+            paired = render_appearance(layout, TARGET_STYLE, _rng(seed, _PAIRED_LOOK, i))  # same scene, city
+            _write_png(out / "gta5_as_cityscapes" / "images" / name, paired)
+            # the same labels beside it make gta5_as_cityscapes a GTA5-layout dataset: "perfect translation"
+            _write_png(out / "gta5_as_cityscapes" / "labels" / name, layout.label_ids())
+        else:
+            split, cities = ("train", TRAIN_CITIES) if domain == "target_train" else ("val", VAL_CITIES)
+            scene_stream, look = (_TRAIN_SCENE, _TRAIN_LOOK) if split == "train" else (_VAL_SCENE, _VAL_LOOK)
+            layout = sample_scene(_rng(seed, scene_stream, i), TARGET_GEOMETRY, h, w)
+            city, stem = _city_stem(cities, i)
+            image = render_appearance(layout, TARGET_STYLE, _rng(seed, look, i))
+            _write_png(out / "cityscapes" / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", image)
+            _write_png(out / "cityscapes" / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
+                       layout.label_ids())
+        pixels[domain] += np.bincount(layout.train_ids.ravel(), minlength=256)
+    frequencies = {domain: {**{name: round(float(c[k] / c.sum()), 6) for k, name in enumerate(CLASS_NAMES)},
+                            "ignore": round(float(c[IGNORE_INDEX] / c.sum()), 6)}
+                   for domain, c in pixels.items() if c.sum() > 0}
+    manifest = {
+        "version": VERSION, "params": params,
+        "counts": {"source": params["num_source"], "paired": params["num_source"],
+                   "target_train": params["num_target_train"], "target_val": params["num_target_val"]},
+        "cities": {"train": list(TRAIN_CITIES[:params["num_target_train"]]),
+                   "val": list(VAL_CITIES[:params["num_target_val"]])},
+        "classes": [CLASS_NAMES[k] for k in SYNTHETIC_CLASSES],
+        "class_frequencies": frequencies,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))  # written last: marks a complete set
+    return manifest
+
+
+def _read_manifest(root: pathlib.Path) -> dict | None:
+    try:
+        return json.loads((root / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _is_current(root: pathlib.Path, params: dict) -> bool:
+    manifest = _read_manifest(root)
+    if not isinstance(manifest, dict):
+        return False
+    return manifest.get("version") == VERSION and manifest.get("params") == params
+
+
+def _is_replaceable(root: pathlib.Path) -> bool:
+    """Only an empty directory or a synthetic set (any version) may be replaced: never a user's data."""
+    if not root.is_dir():
+        return False
+    manifest = _read_manifest(root)
+    ours = isinstance(manifest, dict) and {"version", "params"} <= manifest.keys()
+    return ours or not any(root.iterdir())
+
+
+def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source: int = 600,
+                          num_target_train: int = 600, num_target_val: int = 150, height: int = 64,
+                          width: int = 128, progress: bool = True) -> pathlib.Path:
+    """Render the synthetic GTA5-like / Cityscapes-like pair into `root` unless it is there; return `root`.
+
+    Several processes may call this at once: one renders into a hidden sibling under a file lock and moves it
+    into place with one rename, so nobody sees a half-written set and a crash leaves the old set or nothing.
+    """
+    params = {"seed": seed, "num_source": num_source, "num_target_train": num_target_train,
+              "num_target_val": num_target_val, "height": height, "width": width}
+    for name, value in params.items():
+        least = 16 if name in ("height", "width") else 0 if name == "seed" else 1
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
+            raise ValueError(f"ensure_synthetic_pair: {name}={value!r}, expected an integer >= {least}")
+    params = {name: int(value) for name, value in params.items()}
+    root = pathlib.Path(root).absolute()  # so "." still names a parent for the lock and the staging dir
+    if _is_current(root, params):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root.parent / (root.name + ".lock"))):
+        if _is_current(root, params):  # another process rendered it while we waited
+            return root
+        if root.exists() and not _is_replaceable(root):
+            raise FileExistsError(f"{root} exists but holds no synthetic dataset (no readable manifest.json);"
+                                  " refusing to overwrite it: remove it or pick another root")
+        for leftover in root.parent.glob(f".{root.name}.*-*"):  # from a crashed run; we hold the lock
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging = root.parent / f".{root.name}.staging-{os.getpid()}"
+        try:
+            _render_into(staging, params, progress)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if root.exists():
+            old = root.parent / f".{root.name}.old-{os.getpid()}"
+            os.replace(root, old)
+            os.replace(staging, root)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, root)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Render the embedded synthetic GTA5 / Cityscapes pair.")
+    parser.add_argument("root", type=pathlib.Path)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-source", type=int, default=600)
+    parser.add_argument("--num-target-train", type=int, default=600)
+    parser.add_argument("--num-target-val", type=int, default=150)
+    parser.add_argument("--height", type=int, default=64)
+    parser.add_argument("--width", type=int, default=128)
+    args = parser.parse_args(argv)
+    root = ensure_synthetic_pair(args.root, seed=args.seed, num_source=args.num_source,
+                                 num_target_train=args.num_target_train, num_target_val=args.num_target_val,
+                                 height=args.height, width=args.width)
+    manifest = json.loads((root / "manifest.json").read_text())
+    print(f"{root}  (version {manifest['version']})")
+    print("images: " + ", ".join(f"{domain} {n}" for domain, n in manifest["counts"].items()))
+    domains = list(manifest["class_frequencies"])
+    print(f"{'class':<15}" + "".join(f"{d:>14}" for d in domains))
+    for name in [*CLASS_NAMES, "ignore"]:
+        print(f"{name:<15}" + "".join(f"{manifest['class_frequencies'][d][name]:>14.2%}" for d in domains))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The method: the LightningModule and what it is made of (losses, classifier copies, image pool, metrics)."""

@@ -1,0 +1,111 @@
+"""The method's knobs: each enum and each default written once.
+
+`MethodOptions` is what ``model.*`` holds besides the networks and optimizers. `CycleSemModule` builds one
+from its keyword arguments, and the Hydra schema (`cyclesem.config.ModelConfig`) extends it, so the YAML
+files and the module's constructor repeat none of these defaults. Importing this module has no side
+effects (the schema module registers itself with Hydra's ConfigStore; the module must not import that).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, Optional
+
+
+class GanMode(str, Enum):
+    lsgan = "lsgan"  # least squares (LSGAN, the CycleGAN default)
+    vanilla = "vanilla"  # binary cross-entropy on logits (the original GAN)
+
+
+class SemanticClassifier(str, Enum):
+    joint = "joint"  # F_T itself (the source report)
+    ema = "ema"  # moving-average copy of F_T
+    frozen = "frozen"  # copy of F_T pre-trained on the run's labelled images, then frozen (CyCADA)
+    none = "none"  # no semantic terms: the generators are a plain CycleGAN (loss.sem_* are not used)
+
+
+class PretrainOn(str, Enum):
+    source = "source"
+    target = "target"
+    both = "both"
+
+    @property
+    def sides(self) -> tuple[str, ...]:
+        """The labelled sets (``DomainMixDataModule.labeled_sets`` keys) the frozen copy pre-trains on."""
+        return ("source", "target") if self is PretrainOn.both else (self.value,)
+
+
+class ClassWeighting(str, Enum):
+    none = "none"
+    inverse = "inverse"  # total / (classes present · count_c)
+    median = "median"  # median frequency balancing (Eigen & Fergus 2015)
+
+
+class SourceWeightRule(str, Enum):
+    constant = "constant"  # seg_source as given
+    source_share = "source_share"  # seg_source · (1 − real_frac) / max(real_frac, 1 − real_frac)
+
+
+@dataclass
+class LossWeights:
+    gan: float = 1.0
+    cycle: float = 10.0
+    identity: float = 0.5  # multiplies `cycle`, as in CycleGAN; 0 switches identity off
+    sem_source: float = 1.0  # generators: CE(F(G_S→T(x_s)), y_s)
+    sem_target: float = 1.0  # generators: CE(F(G_S→T(G_T→S(x_t))), y_t)
+    seg_source: float = 1.0  # segmenter: CE(F_T(x_SasT detached), y_s)
+    seg_target: float = 1.0  # segmenter: CE(F_T(x_t), y_t)
+    seg_source_rule: SourceWeightRule = SourceWeightRule.constant
+
+    def __post_init__(self) -> None:
+        # Hydra hands over enum members, checkpoints' stored configs plain strings
+        self.seg_source_rule = SourceWeightRule(self.seg_source_rule)
+
+
+def stylized_loss_weight(loss: LossWeights, real_frac: float) -> float:
+    """The weight of the segmenter's CE on stylized source images under `loss.seg_source_rule`: with
+    ``source_share`` it follows the source share, so stylized images weigh less as real data grows."""
+    if loss.seg_source_rule == SourceWeightRule.source_share:
+        return loss.seg_source * (1.0 - real_frac) / max(real_frac, 1.0 - real_frac)
+    return loss.seg_source
+
+
+@dataclass
+class MethodOptions:
+    """``model.*`` apart from the networks and optimizers (see README, Configuration)."""
+
+    style_transfer: bool = True  # false: the baseline (no generators or discriminators are built)
+    loss: LossWeights = field(default_factory=LossWeights)
+    gan_mode: GanMode = GanMode.lsgan
+    semantic_classifier: SemanticClassifier = SemanticClassifier.joint
+    ema_decay: float = 0.99
+    segmenter_pretrain_epochs: int = 2  # `frozen`: epochs of pre-training (train.build runs them)
+    pretrain_on: PretrainOn = PretrainOn.source  # `frozen`: which labelled images
+    semantic_warmup_epochs: int = 0  # GAN + cycle only for this many epochs
+    pool_size: int = 50
+    class_weights: ClassWeighting = ClassWeighting.none  # train.build computes them from the labelled set
+    max_nonfinite_steps: int = 10
+    gradient_clip_val: Optional[float] = None  # noqa: UP045 (OmegaConf reads this annotation)
+    decay_start_frac: float = 0.5  # G/D learning rates decay linearly to 0 after this share of epochs
+    log_images_every_n_steps: int = 200  # the ImagePanels callback's cadence (0 = never)
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        # one place that turns strings (checkpoints, tests) into the enums the code compares against
+        if not isinstance(self.loss, LossWeights):
+            self.loss = LossWeights(**(self.loss or {}))
+        self.gan_mode = GanMode(self.gan_mode)
+        self.semantic_classifier = SemanticClassifier(self.semantic_classifier)
+        self.pretrain_on = PretrainOn(self.pretrain_on)
+        self.class_weights = ClassWeighting(self.class_weights)
+
+    @classmethod
+    def keys(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> MethodOptions:
+        """The options among ``values`` (a model config: networks and optimizers are left out)."""
+        return cls(**{k: values[k] for k in cls.keys() if k in values})

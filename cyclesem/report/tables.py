@@ -1,0 +1,102 @@
+"""The report's tables: results.csv (one row per job), summary.md and the console summary."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.report.types import GroupSummary, JobResult
+
+HEADLINE = ("fwIoU", "mIoU", "pixel_acc")
+IOU_KEYS = tuple(f"iou_{name}" for name in CLASS_NAMES)
+CSV_COLUMNS = ("job", "status", "method", "real_frac", "seed", "split", *HEADLINE, "translation_l1", *IOU_KEYS,
+               "wall_time_s", "error")
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    """A fraction (scores, shares) as percent with `digits` decimals; — for no value."""
+    return "—" if value is None else f"{100 * value:.{digits}f}"
+
+
+def write_results_csv(jobs: Sequence[JobResult], path: Path) -> Path:
+    """One row per job, scores as fractions; blank cells where a job has no value."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for job in jobs:
+            row = {"job": job.job, "status": job.status, "method": job.method, "real_frac": job.real_frac,
+                   "seed": job.seed, "split": job.split, "wall_time_s": job.wall_time_s, "error": job.error,
+                   **{k: job.scores.get(k) for k in (*HEADLINE, "translation_l1", *IOU_KEYS)}}
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return path
+
+
+def decimals(value: float | None) -> str:
+    """A raw value with three decimals (translation L1); — for no value."""
+    return "—" if value is None else f"{value:.3f}"
+
+
+def mean_std(group: GroupSummary, key: str, fmt: Callable[[float | None], str] = percent) -> str:
+    if key not in group.mean:
+        return "—"
+    return f"{fmt(group.mean[key])} ± {fmt(group.std[key])}"
+
+
+def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
+                   readout: Sequence[str], metric: str) -> str:
+    """summary.md: scores per method × fraction, the data-efficiency readout, failed jobs, per-class IoU."""
+    counts = {s: sum(j.status == s for j in jobs) for s in ("completed", "failed", "missing")}
+    val_only = [j.job for j in jobs if j.split == "val"]
+    lines = [f"# Sweep report: {sweep_dir.name}", "",
+             f"`{sweep_dir}`: {len(jobs)} jobs — {counts['completed']} completed, {counts['failed']} failed, "
+             f"{counts['missing']} missing. Scores in percent on the target val split (best checkpoint's test run), "
+             "mean ± sample std over seeds (— for one seed). Per-job values: `results.csv`; curves: `curves.png`.", ""]
+    if val_only:
+        lines += [f"Jobs without test scores (their last validation scores are used): {', '.join(val_only)}", ""]
+    # translation error (mean L1 of G_S→T(source) against the paired target-style rendering, [-1, 1] pixels)
+    translation = any("translation_l1" in g.mean for g in groups)
+    lines += ["## Scores per method and real-data share", "",
+              "| method | % real | n | seeds | fwIoU | mIoU | pixel acc |" + (" translation L1 |" if translation else ""),
+              "|---|---:|---:|---|---:|---:|---:|" + ("---:|" if translation else "")]
+    lines += [f"| {g.method} | {percent(g.real_frac)} | {g.n} | {', '.join(map(str, g.seeds))} | "
+              + " | ".join(mean_std(g, k) for k in HEADLINE) + " |"
+              + (f" {mean_std(g, 'translation_l1', decimals)} |" if translation else "") for g in groups]
+    lines += ["", f"## Data efficiency ({metric})", "",
+              "Smallest real share at which the baseline's mean curve (linear between measured shares) reaches the "
+              "method's mean score.", "", *(f"- {line}" for line in readout), "", "## Failed or missing jobs", ""]
+    bad = [j for j in jobs if j.status != "completed"]
+    lines += ["| job | status | method | % real | seed | reason |", "|---|---|---|---:|---:|---|"] if bad else ["None."]
+    lines += [f"| {j.job} | {j.status} | {j.method or '?'} | {percent(j.real_frac) if j.real_frac is not None else '?'} | "
+              f"{'?' if j.seed is None else j.seed} | {(j.error or '').replace('|', '/').replace(chr(10), ' ')} |"
+              for j in bad]
+    lines += ["", "## Per-class IoU (%, mean over seeds)", ""]
+    if groups:
+        lines += ["| class | " + " | ".join(f"{g.method} {percent(g.real_frac)} %" for g in groups) + " |",
+                  "|---|" + "---:|" * len(groups)]
+        lines += [f"| {name} | " + " | ".join(percent(g.mean.get(key)) for g in groups) + " |"
+                  for name, key in zip(CLASS_NAMES, IOU_KEYS, strict=True)]
+    else:
+        lines.append("No completed jobs.")
+    return "\n".join(lines) + "\n"
+
+
+def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[GroupSummary], readout: Sequence[str],
+           metric: str, paths: dict[str, Path]) -> None:
+    table = Table(title="scores (%) — mean ± std over seeds")
+    for column in ("method", "% real", "n", "fwIoU", "mIoU", "pixel acc"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for g in groups:
+        table.add_row(g.method, percent(g.real_frac), str(g.n), *(mean_std(g, k) for k in HEADLINE))
+    console.print(table)
+    console.print(f"[bold]Data efficiency ({metric})[/bold]")
+    for line in readout:
+        console.print(f"  {line}", markup=False, soft_wrap=True)
+    for job in (j for j in jobs if j.status != "completed"):
+        console.print(f"[red]{job.status}[/red] {escape(job.job)}: {escape(job.error or '')}", highlight=False, soft_wrap=True)
+    console.print("wrote " + ", ".join(str(p) for p in paths.values()), markup=False, soft_wrap=True)

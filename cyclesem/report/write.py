@@ -1,0 +1,74 @@
+"""Writing a sweep's report: results.csv, summary.md and curves.png into the sweep directory, printed to the
+console and, when asked or when a W&B run is active, logged to W&B."""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from cyclesem.report.efficiency import efficiency_readout, summarize
+from cyclesem.report.jobs import collect
+from cyclesem.report.plot import plot_curves
+from cyclesem.report.tables import HEADLINE, print_report, render_summary, write_results_csv
+from cyclesem.report.types import GroupSummary
+
+
+def _method_order(groups: Sequence[GroupSummary], method: str, baseline: str) -> list[str]:
+    present = {g.method for g in groups}
+    return [m for m in (method, baseline) if m in present] + sorted(present - {method, baseline})
+
+
+def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSummary], summary: str,
+               paths: dict[str, Path]) -> None:
+    """Log to the active W&B run; start an offline one only when asked (use_wandb=True); False: never import."""
+    if use_wandb is False:
+        return
+    wandb = sys.modules.get("wandb")  # no active run is possible in a process that never imported wandb
+    started = False
+    if use_wandb:
+        import wandb
+
+        if wandb.run is None:
+            wandb.init(mode=os.environ.get("WANDB_MODE") or "offline", group=sweep_dir.name, job_type="report",
+                       name=f"report-{sweep_dir.name}", dir=str(sweep_dir))
+            started = True
+    if wandb is None or wandb.run is None:
+        return
+    with paths["results"].open(newline="") as f:
+        rows = list(csv.reader(f))
+    group_rows = [[g.method, g.real_frac, g.n, *(g.mean.get(k) for k in HEADLINE), *(g.std.get(k) for k in HEADLINE)]
+                  for g in groups]
+    wandb.run.log({
+        "report/results": wandb.Table(columns=rows[0], data=rows[1:]),
+        "report/summary_table": wandb.Table(columns=["method", "real_frac", "n", *HEADLINE,
+                                                     *(f"{k}_std" for k in HEADLINE)], data=group_rows),
+        "report/summary": wandb.Html(f"<pre>{html.escape(summary)}</pre>"),
+        "report/curves": wandb.Image(str(paths["curves"])),
+    })
+    if started:
+        wandb.finish()
+
+
+def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = "cyclesem",
+                 baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
+                 console: Console | None = None) -> dict[str, Path]:
+    """Collect the sweep, write results.csv, summary.md and curves.png into it, print and (maybe) log them."""
+    sweep_dir = Path(sweep_dir)
+    jobs = collect(sweep_dir, group_by)
+    groups = summarize(jobs)
+    order = _method_order(groups, method, baseline)
+    groups.sort(key=lambda g: (order.index(g.method), g.real_frac))  # the compared pair first in every table
+    readout = efficiency_readout(groups, method, baseline, metric)
+    summary = render_summary(sweep_dir, jobs, groups, readout, metric)
+    paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md"}
+    paths["summary"].write_text(summary)
+    paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
+    print_report(console or Console(), jobs, groups, readout, metric, paths)
+    _log_wandb(use_wandb, sweep_dir, groups, summary, paths)
+    return paths

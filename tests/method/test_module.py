@@ -1,0 +1,242 @@
+"""CycleSemModule's three optimizer steps, on tiny networks and without a Trainer (`cyclesem.method.harness`)."""
+
+from __future__ import annotations
+
+import copy
+from functools import partial
+
+import pytest
+import torch
+
+from cyclesem.method.classifier_copies import frozen
+from cyclesem.method.harness import random_batch, without_trainer
+from cyclesem.method.losses import semantic_loss
+from cyclesem.method.module import CycleSemModule
+from cyclesem.method.options import LossWeights, stylized_loss_weight
+from cyclesem.models.discriminator import PatchDiscriminator
+from cyclesem.models.generator import ResnetGenerator
+from cyclesem.models.segmenter import UNet
+
+H, W = 32, 32
+
+
+def make_module(*, baseline: bool = False, lr: float = 1e-2, optimizer=torch.optim.Adam, **kwargs) -> CycleSemModule:
+    torch.manual_seed(0)
+    nets = {} if baseline else dict(
+        gen_s2t=ResnetGenerator(ngf=4, n_blocks=1), gen_t2s=ResnetGenerator(ngf=4, n_blocks=1),
+        disc_s=PatchDiscriminator(ndf=4), disc_t=PatchDiscriminator(ndf=4),
+        optimizer_g=partial(optimizer, lr=lr), optimizer_d=partial(optimizer, lr=lr),
+    )
+    module = CycleSemModule(segmenter=UNet(base_channels=4, depth=2), optimizer_seg=partial(optimizer, lr=lr),
+                            pool_size=4, **nets, **kwargs)
+    return without_trainer(module)
+
+
+def make_batch(sides=("source", "target"), unlabeled_target: bool = False) -> dict:
+    batch = random_batch(2, H, W, seed=1, sides=sides)
+    if unlabeled_target:
+        batch["target"]["label"].fill_(255)
+    return batch
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters only: BatchNorm running statistics move with every forward in train mode."""
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+def changed(before: dict, module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.named_parameters())
+
+
+def test_each_step_updates_only_its_own_group():
+    module = make_module()
+    opt_g, opt_d, opt_seg = module.optimizers()
+    batch = make_batch()
+    groups = {"gen": [module.gen_s2t, module.gen_t2s], "disc": [module.disc_s, module.disc_t],
+              "seg": [module.segmenter]}
+
+    def states():
+        return {name: [snapshot(n) for n in nets] for name, nets in groups.items()}
+
+    def moved(before):
+        return {name: any(changed(b, n) for b, n in zip(before[name], nets, strict=True)) for name, nets in groups.items()}
+
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    before = states()
+    fused, ok = module.generator_step(opt_g, fakes, batch, {})
+    assert ok and moved(before) == {"gen": True, "disc": False, "seg": False}
+    before = states()
+    assert module.discriminator_step(opt_d, fakes, batch["source"]["image"], batch["target"]["image"], {})
+    assert moved(before) == {"gen": False, "disc": True, "seg": False}
+    before = states()
+    assert module.segmenter_step(opt_seg, fakes.source_as_target.detach(), batch["source"]["label"],
+                                 batch["target"]["image"], batch["target"]["label"], fused, {})
+    assert moved(before) == {"gen": False, "disc": False, "seg": True}
+
+
+def test_discriminators_frozen_during_generator_step():
+    module = make_module()
+    batch = make_batch()
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, {})
+    for p in [*module.disc_s.parameters(), *module.disc_t.parameters()]:
+        assert p.grad is None and p.requires_grad  # no gradient reached them, and the freeze was undone
+    assert all(p.grad is not None for p in module.gen_s2t.parameters())
+
+
+@pytest.mark.parametrize("sem_source,seg_source", [(1.0, 1.0), (0.5, 2.0)])
+def test_fused_semantic_gradient_equals_sequential(sem_source, seg_source):
+    """One segmenter forward on source_as_target feeding both groups gives the gradients of the
+    straightforward computation: generator loss with F_T frozen, then the segmenter loss on detached fakes."""
+    loss = dict(sem_source=sem_source, seg_source=seg_source, sem_target=1.0, seg_target=1.0)
+    fused_module = make_module(lr=0.0, optimizer=torch.optim.SGD, loss=loss)
+    reference = copy.deepcopy(fused_module)
+    batch = make_batch()
+    assert fused_module.fuses_source_term()
+    fused_module.training_step(batch, 0)
+
+    # sequential reference on an identical copy
+    x_s, y_s = batch["source"]["image"], batch["source"]["label"]
+    x_t, y_t = batch["target"]["image"], batch["target"]["label"]
+    fakes = reference.translate(x_s, x_t)
+    with frozen(reference.disc_s, reference.disc_t, reference.segmenter):
+        g_total = reference.weights.gan * (
+            torch.mean((reference.disc_t(fakes.source_as_target) - 1) ** 2)
+            + torch.mean((reference.disc_s(fakes.target_as_source) - 1) ** 2))
+        g_total = g_total + reference.weights.cycle * ((fakes.source_rec - x_s).abs().mean()
+                                                       + (fakes.target_rec - x_t).abs().mean())
+        g_total = g_total + reference.weights.cycle * reference.weights.identity * (
+            (reference.gen_s2t(x_t) - x_t).abs().mean() + (reference.gen_t2s(x_s) - x_s).abs().mean())
+        g_total = g_total + sem_source * semantic_loss(reference.segmenter(fakes.source_as_target), y_s)
+        g_total = g_total + semantic_loss(reference.segmenter(fakes.target_rec), y_t)
+    g_total.backward()
+    seg_total = (seg_source * semantic_loss(reference.segmenter(fakes.source_as_target.detach()), y_s)
+                 + semantic_loss(reference.segmenter(x_t), y_t))
+    seg_total.backward()
+
+    for net in ("gen_s2t", "gen_t2s", "segmenter"):
+        for (name, p_fused), p_ref in zip(getattr(fused_module, net).named_parameters(),
+                                          getattr(reference, net).parameters(), strict=True):
+            torch.testing.assert_close(p_fused.grad, p_ref.grad, rtol=1e-4, atol=1e-6, msg=f"{net}.{name}")
+
+
+def test_baseline_trains_segmenter_on_raw_images():
+    module = make_module(baseline=True)
+    before = snapshot(module.segmenter)
+    module.training_step(make_batch(), 0)
+    assert not module.has_gan and changed(before, module.segmenter)
+
+
+@pytest.mark.parametrize("sides", [("source",), ("target",)])
+def test_one_domain_batches_skip_gan_terms(sides):
+    module = make_module()
+    gen_before, seg_before = snapshot(module.gen_s2t), snapshot(module.segmenter)
+    module.training_step(make_batch(sides), 0)
+    assert not changed(gen_before, module.gen_s2t)  # no translation without both domains
+    assert changed(seg_before, module.segmenter)
+
+
+def test_unlabeled_target_contributes_no_ce():
+    module = make_module()
+    logs: dict = {}
+    batch = make_batch(unlabeled_target=True)
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, logs)
+    assert logs["g_sem_target"].item() == 0.0
+    assert torch.isfinite(logs["g_total"])
+
+
+def test_ema_classifier_tracks_segmenter_and_is_not_stepped_by_generators():
+    module = make_module(semantic_classifier="ema", ema_decay=0.5)
+    ema_before = snapshot(module.sem_net)
+    batch = make_batch()
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, {})
+    assert not changed(ema_before, module.sem_net)
+    assert all(p.grad is None for p in module.segmenter.parameters())  # not fused: F_T untouched by step 1
+    module.segmenter_step(module.optimizers()[2], fakes.source_as_target.detach(), batch["source"]["label"],
+                          batch["target"]["image"], batch["target"]["label"], None, {})
+    seg = dict(module.segmenter.named_parameters())
+    for name, p in module.sem_net.named_parameters():  # halfway between the old copy and the stepped F_T
+        torch.testing.assert_close(p, 0.5 * ema_before[name] + 0.5 * seg[name].detach())
+
+
+def test_semantic_classifier_none_gives_the_generators_no_semantic_terms():
+    module = make_module(semantic_classifier="none")
+    assert module.sem_net is None and not module.fuses_source_term()
+    batch, logs = make_batch(), {}
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, logs)
+    assert "g_sem_source" not in logs and "g_sem_target" not in logs
+    expected = logs["g_gan"] + 10.0 * logs["g_cycle"] + 10.0 * 0.5 * logs["g_identity"]
+    torch.testing.assert_close(logs["g_total"], expected)
+    assert all(p.grad is None for p in module.segmenter.parameters())
+
+
+def test_nonfinite_losses_are_skipped_then_stop_training():
+    module = make_module(max_nonfinite_steps=2)
+    batch = make_batch()
+    batch["source"]["image"][0, 0, 0, 0] = float("nan")
+    gen_before = snapshot(module.gen_s2t)
+    module.training_step(batch, 0)
+    assert module.nonfinite_total == 1 and not changed(gen_before, module.gen_s2t)
+    with pytest.raises(FloatingPointError, match="2 consecutive"):
+        module.training_step(batch, 1)
+
+
+def test_source_share_rule_scales_stylized_weight():
+    loss = LossWeights(seg_source=2.0, seg_source_rule="source_share")
+    assert stylized_loss_weight(loss, 0.1) == pytest.approx(2.0)
+    assert stylized_loss_weight(loss, 0.8) == pytest.approx(2.0 * 0.2 / 0.8)
+    assert stylized_loss_weight(LossWeights(seg_source=2.0), 0.8) == 2.0  # constant: as given
+
+
+def test_stylized_weight_passed_in_scales_the_segmenter_source_term():
+    """The module takes the stylized-loss weight as a number: half the weight, half the source-CE gradient."""
+    grads = []
+    for weight in (1.0, 0.5):
+        module = make_module(baseline=True, lr=0.0, optimizer=torch.optim.SGD, seg_source_weight=weight,
+                             loss=dict(seg_target=0.0))
+        module.training_step(make_batch(("source",)), 0)
+        grads.append(torch.cat([p.grad.flatten() for p in module.segmenter.parameters()]))
+    torch.testing.assert_close(grads[1], 0.5 * grads[0])
+
+
+def test_class_weight_passed_in_weights_the_cross_entropy():
+    weight = torch.rand(19) + 0.5
+    logs_plain, logs_weighted = {}, {}
+    batch = make_batch()
+    for logs, kwargs in ((logs_plain, {}), (logs_weighted, {"class_weight": weight})):
+        module = make_module(baseline=True, lr=0.0, **kwargs)
+        module.segmenter_step(module.optimizers(), batch["source"]["image"], batch["source"]["label"], None, None,
+                              None, logs)
+    reference = make_module(baseline=True)
+    with torch.no_grad():
+        expected = semantic_loss(reference.segmenter(batch["source"]["image"]), batch["source"]["label"], weight)
+    torch.testing.assert_close(logs_weighted["seg_source"], expected)
+    assert not torch.equal(logs_weighted["seg_source"], logs_plain["seg_source"])
+
+
+def test_gan_networks_all_or_none():
+    with pytest.raises(ValueError, match="or none"):
+        CycleSemModule(segmenter=UNet(base_channels=4, depth=2), optimizer_seg=partial(torch.optim.Adam),
+                       gen_s2t=ResnetGenerator(ngf=4, n_blocks=1))
+
+
+def test_frozen_classifier_is_what_the_generators_see_and_never_moves():
+    module = make_module(semantic_classifier="frozen")
+    assert not module.fuses_source_term()  # the source CE goes through the frozen copy, not F_T
+    frozen_before, seg_before = snapshot(module.sem_net), snapshot(module.segmenter)
+    for step in range(2):
+        module.training_step(make_batch(), step)
+    assert not changed(frozen_before, module.sem_net) and changed(seg_before, module.segmenter)
+    # the generators' semantic loss is the frozen copy's: replacing the copy changes it
+    batch = make_batch()
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    with torch.no_grad():
+        through_copy = semantic_loss(module.sem_net(fakes.source_as_target), batch["source"]["label"])
+        through_segmenter = semantic_loss(module.segmenter(fakes.source_as_target), batch["source"]["label"])
+    logs: dict = {}
+    module.generator_step(module.optimizers()[0], fakes, batch, logs)
+    torch.testing.assert_close(logs["g_sem_source"], through_copy)
+    assert not torch.allclose(logs["g_sem_source"], through_segmenter)

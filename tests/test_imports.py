@@ -1,0 +1,85 @@
+"""The package's import graph, read from the source (AST): no circles, and the floors point down
+(entry points → method / report / bench → models / data)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "cyclesem"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module → the cyclesem modules it imports (TYPE_CHECKING-only imports count too: they are a design
+    dependency, and a circle through them is still one)."""
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from cyclesem.data.synthetic import layout` imports the submodule layout
+                imported |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                             for a in node.names}
+        graph[name] = {m for m in imported if m in modules and m != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node], _ = 1, path.append(node)
+        for child in sorted(graph[node]):
+            if state.get(child) == 1:
+                return [*path[path.index(child):], child]
+            if child not in state and (cycle := visit(child)):
+                return cycle
+        state[node], _ = 2, path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_find_cycle_finds_one():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_circles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " → ".join(cycle)
+
+
+FLOOR = {"models": 0, "data": 0, "method": 1, "report": 1, "bench": 1}  # anything else: the top (2)
+
+
+def floor(module: str) -> int:
+    parts = module.split(".")
+    return FLOOR.get(parts[1], 2) if len(parts) > 1 else 2
+
+
+@pytest.mark.parametrize("lower", ["models", "data"])
+def test_lower_floors_import_nothing_above_them(lower):
+    graph = import_graph()
+    upward = {(m, d) for m, deps in graph.items() if m.startswith(f"cyclesem.{lower}") for d in deps
+              if floor(d) > floor(m)}
+    assert not upward, upward
+
+
+def test_the_method_does_not_import_the_hydra_schema():
+    graph = import_graph()
+    assert not {m for m, deps in graph.items() if m.startswith("cyclesem.method") and "cyclesem.config" in deps}
