@@ -77,6 +77,9 @@ def test_stylize_refuses_a_baseline_checkpoint(tmp_path, data_dir):
 
 def test_wandb_offline_run_records_losses_metrics_and_media(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
+    # W&B reads WANDB_MODE once per process setup: a test that ran a (disabled) run before would keep this one
+    # disabled too (tests/report runs before this file), so start from a fresh setup
+    wandb.teardown()
     logged: set[str] = set()
     original = WandbLogger.log_metrics
 
