@@ -151,6 +151,11 @@ class ValidateConfig(Callback):
             raise SystemExit(2) from None
 
 
+# fp16 mixed precision scales each backward by a GradScaler: the fused generator/segmenter backward and the
+# segmenter's own backward would need one scale and unscaling before clipping. bf16 needs no scaler.
+FP16_PRECISIONS = ("16", "16-mixed", "16-true")
+
+
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
     if not ok:
         raise ConfigError(f"{key}={value!r} is out of range: expected {expected}")
@@ -189,6 +194,10 @@ def validate(cfg: DictConfig) -> None:
            "model.gradient_clip_val", model.gradient_clip_val, "null or a float > 0")
     _check(model.log_images_every_n_steps >= 0, "model.log_images_every_n_steps", model.log_images_every_n_steps,
            "an integer >= 0 (0 = never)")
+    precision = str(OmegaConf.select(cfg, "trainer.precision", default="32-true"))
+    _check(precision not in FP16_PRECISIONS, "trainer.precision", precision,
+           "32-true or bf16-mixed (fp16 needs a gradient scaler shared by three optimizers and the fused "
+           "backward, which manual optimization does not give)")
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     _check(max_epochs is None or max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
     if model.semantic_classifier == SemanticClassifier.frozen:

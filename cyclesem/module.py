@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor, nn
@@ -116,7 +117,9 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         self.register_buffer("sem_net_ready", torch.tensor(False))
         self.register_buffer("class_weight", torch.ones(num_classes))
         self.use_class_weight = str(getattr(class_weights, "value", class_weights)) != "none"
-        self.pool_s, self.pool_t = ImagePool(pool_size), ImagePool(pool_size)
+        # own coin flips per pool (one seed for both would swap the same positions in both), from the run's seed
+        pool_seeds = np.random.SeedSequence([torch.initial_seed(), 0x9001]).generate_state(2, dtype=np.uint64)
+        self.pool_s, self.pool_t = (ImagePool(pool_size, seed=int(s) >> 1) for s in pool_seeds)
         self.val_metrics, self.test_metrics = SegmentationMetrics(num_classes), SegmentationMetrics(num_classes)
         self.val_translation, self.test_translation = MeanMetric(), MeanMetric()
         self.seg_source_weight = self.weights.seg_source
@@ -241,6 +244,8 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         return fused, True
 
     def discriminator_step(self, opt_d, fakes: Fakes, source_image: Tensor, target_image: Tensor, logs: dict) -> bool:
+        if not self.finite_on_all_ranks(fakes.source_as_target, fakes.target_as_source):
+            return False  # a broken fake batch must not enter the pools, where it would outlive this step
         pooled_target = self.pool_t.query(fakes.source_as_target.detach())  # (B, 3, H, W) fakes in the target domain
         pooled_source = self.pool_s.query(fakes.target_as_source.detach())
         loss_d_t = discriminator_loss(self.disc_t(target_image), self.disc_t(pooled_target), self.gan_mode)
@@ -283,10 +288,10 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
     def sum_across_ranks(self, tensor: Tensor) -> Tensor:
         return self.trainer.strategy.reduce(tensor, reduce_op="sum") if self._trainer is not None else tensor
 
-    def finite_on_all_ranks(self, loss: Tensor) -> bool:
-        """Whether to step on this loss: under DDP every rank must take the same decision, or the ranks that
-        step wait forever for the backward of the ones that skip."""
-        finite = torch.isfinite(loss.detach())
+    def finite_on_all_ranks(self, *tensors: Tensor) -> bool:
+        """Whether to step on these losses (or use these fakes): under DDP every rank must take the same
+        decision, or the ranks that step wait forever for the backward of the ones that skip."""
+        finite = torch.stack([torch.isfinite(t.detach()).all() for t in tensors]).all()
         if self._trainer is not None and self.trainer.world_size > 1:
             finite = self.all_gather(finite).all()
         return bool(finite)

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor
 
 from cyclesem.classifier_copies import pretrain_classifier
-from cyclesem.config import SemanticClassifier
+from cyclesem.config import FP16_PRECISIONS, SemanticClassifier
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.losses import class_weights_from_counts
 from cyclesem.media_logging import log_class_table, log_panels
@@ -25,6 +25,9 @@ class ModuleHooks:
 
     # ----------------------------------------------------------------- set-up
     def setup(self, stage: str) -> None:
+        if str(self.trainer.precision) in FP16_PRECISIONS:  # also for Trainers built without the Hydra config
+            raise ValueError(f"CycleSemModule does not train with precision={self.trainer.precision}: use "
+                             "32-true or bf16-mixed (fp16's loss scaling is not shared across the fused backward)")
         datamodule = getattr(self.trainer, "datamodule", None)
         if stage == "fit" and datamodule is not None:
             self.set_real_frac(datamodule.real_frac)
