@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-from types import SimpleNamespace
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
 import torch

@@ -11,7 +11,6 @@ so weights trained for another label set can still seed everything else.
 from __future__ import annotations
 
 import math
-
 import os
 import warnings
 from collections.abc import Mapping, Sequence
