@@ -45,6 +45,11 @@ class ClassWeighting(str, Enum):
     median = "median"
 
 
+class TestCheckpoint(str, Enum):
+    best = "best"  # the best val/mIoU checkpoint (selection on val; the test split is held out)
+    last = "last"  # the final weights, no selection (Cityscapes: val is the test set)
+
+
 class SourceWeightRule(str, Enum):
     constant = "constant"  # seg_source as given
     source_share = "source_share"  # seg_source · (1 − real_frac) / max(real_frac, 1 − real_frac)
@@ -105,7 +110,8 @@ class DataConfig:
     seed: int = 0
     source: Any = MISSING
     target_train: Any = MISSING
-    target_val: Any = MISSING
+    target_val: Any = MISSING  # checkpoint selection
+    target_test: Any = None  # scored by the test stage; None: the val split (then use test_checkpoint=last)
     paired: Any = None  # synthetic pair only: (source, same scene in target style) for the translation error
     prepare: Any = None  # called once in prepare_data (renders the synthetic pair)
 
@@ -127,6 +133,7 @@ class TrainConfig:
     seed: int = 0
     ckpt_path: Optional[str] = None
     run_test: bool = True
+    test_checkpoint: TestCheckpoint = TestCheckpoint.best
     resume_sweep: bool = False  # rerun a sweep into its dir: skip completed jobs, resume others from last.ckpt
     task_name: str = "train"
     sweep_name: Optional[str] = None  # W&B group; a sweep sets it so its jobs share one

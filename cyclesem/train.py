@@ -1,4 +1,4 @@
-"""Train CycleGAN + segmenter (or the baseline), test the best checkpoint, write metrics.json.
+"""Train CycleGAN + segmenter (or the baseline), score the held-out test split, write metrics.json.
 
     python -m cyclesem.train data.real_frac=0.1
     python -m cyclesem.train -m +experiment=real_frac_sweep
@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cyclesem.checkpoint import instantiate_module
 from cyclesem.checkpoint_io import AtomicCheckpointIO
-from cyclesem.config import ConfigError, validate
+from cyclesem.config import ConfigError, TestCheckpoint, validate
 from cyclesem.run_record import config_summary, environment_record, write_metrics
 
 
@@ -90,8 +90,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     val = _scores(trainer.callback_metrics, "val")
     test: dict[str, float] = {}
     best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "") or None
+    selected = best if cfg.test_checkpoint == TestCheckpoint.best else None  # None: the weights fit ended with
     if cfg.run_test:
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
         test = _scores(results[0] if results else {}, "test")
     wandb_dir = next((lg.experiment.dir for lg in trainer.loggers if isinstance(lg, WandbLogger)
                       and getattr(lg.experiment, "dir", None)), None)
@@ -100,6 +101,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "val": val,
         "test": test,
         "best_checkpoint": best,
+        # which weights the test scores are of, on which images, and which images chose them
+        "test_checkpoint": f"best val/mIoU ({selected})" if selected else "last (no selection)",
+        "test_split": datamodule.split_name("test") if test else None,
+        "selection_split": datamodule.split_name("val") if selected else None,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
         "wall_time_s": round(time.time() - started, 1),
@@ -111,8 +116,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_metrics(output_dir, record)
     final = test or val
     if trainer.is_global_zero:
+        scored = f"test on {record['test_split']}, {record['test_checkpoint']}" if test else "val, last validation"
         print(f"\n{record['method']} real_frac={cfg.data.real_frac}: fwIoU={final.get('fwIoU', float('nan')):.4f} "
-              f"mIoU={final.get('mIoU', float('nan')):.4f} ({'test' if test else 'val'}, target val split)\n"
+              f"mIoU={final.get('mIoU', float('nan')):.4f} ({scored})\n"
               f"run dir: {output_dir}\ncheckpoint: {best or record['last_checkpoint']}\n"
               + (f"W&B run: {wandb_dir} (sync with `wandb sync {Path(wandb_dir).parent}`)\n" if wandb_dir else ""))
     return record

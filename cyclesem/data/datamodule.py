@@ -52,6 +52,7 @@ class DomainMixDataModule(L.LightningDataModule):
         target_train: DatasetFactory,
         target_val: DatasetFactory,
         real_frac: float,
+        target_test: DatasetFactory | None = None,
         num_labeled: int,
         batch_size: int,
         val_batch_size: int | None = None,
@@ -66,6 +67,7 @@ class DomainMixDataModule(L.LightningDataModule):
         if not 0.0 <= real_frac <= 1.0:
             raise ValueError(f"real_frac={real_frac} is out of range: expected a float in [0, 1]")
         self.source_factory, self.target_factory, self.val_factory = source, target_train, target_val
+        self.test_factory = target_test
         self.paired_factory, self.prepare = paired, prepare
         self.real_frac, self.num_labeled, self.seed = real_frac, num_labeled, seed
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
@@ -119,6 +121,8 @@ class DomainMixDataModule(L.LightningDataModule):
         if not hasattr(self, "val_set"):
             self.val_set = self._build(self.val_factory, "target_val")
             self.paired_set = self.paired_factory() if self.paired_factory is not None else None
+        if stage in (None, "test") and not hasattr(self, "test_set"):
+            self.test_set = self._build(self.test_factory, "target_test") if self.test_factory is not None else None
 
     @property
     def ranks(self) -> tuple[int, int]:
@@ -166,17 +170,27 @@ class DomainMixDataModule(L.LightningDataModule):
         }
         return CombinedLoader(loaders, mode="min_size")
 
-    def val_dataloader(self) -> list[DataLoader]:
+    def _eval_loaders(self, labelled: Dataset) -> list[DataLoader]:
         self._check_sharding()
-        loaders = [self._eval_loader(self.val_set)]
+        loaders = [self._eval_loader(labelled)]
         if self.paired_set is not None:
             loaders.append(self._eval_loader(self.paired_set))
         return loaders
 
+    def val_dataloader(self) -> list[DataLoader]:
+        """The target val split (checkpoint selection) and, where it exists, the paired set (translation error)."""
+        return self._eval_loaders(self.val_set)
+
     def test_dataloader(self) -> list[DataLoader]:
-        """The val loaders: the target val split and, where it exists, the paired set (the tested checkpoint's
-        translation error)."""
-        return self.val_dataloader()
+        """The held-out target test split (``target_test``; the val split where none is given) and the paired
+        set, for the checkpoint being tested."""
+        return self._eval_loaders(self.test_set if self.test_set is not None else self.val_set)
+
+    def split_name(self, stage: str) -> str:
+        """Which images a stage scores, for the run's record: ``<root>/<split>``."""
+        test_set = getattr(self, "test_set", None)
+        dataset = test_set if stage == "test" and test_set is not None else self.val_set
+        return f"{getattr(dataset, 'root', '?')}/{getattr(dataset, 'split', '?')}"
 
     def labeled_class_counts(self) -> np.ndarray:
         """Pixel count per trainId over the labelled training images (both domains), (19,) int64."""
