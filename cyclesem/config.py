@@ -45,6 +45,11 @@ class ClassWeighting(str, Enum):
     median = "median"
 
 
+class SourceImages(str, Enum):
+    raw = "raw"  # the labelled source images as they are (GTA5)
+    none = "none"  # no source images: only round(real_frac·N) real images (the target_only control)
+
+
 class TestCheckpoint(str, Enum):
     best = "best"  # the best val/mIoU checkpoint (selection on val; the test split is held out)
     last = "last"  # the final weights, no selection (Cityscapes: val is the test set)
@@ -103,6 +108,7 @@ class DataConfig:
     real_frac: float = 0.1
     num_labeled: int = 200
     unlabeled_target: bool = False
+    source_images: SourceImages = SourceImages.raw  # none: the real images alone (target_only)
     batch_size: int = 4
     val_batch_size: int = 16
     num_workers: int = 0
@@ -205,6 +211,9 @@ def validate(cfg: DictConfig) -> None:
     _check(precision not in FP16_PRECISIONS, "trainer.precision", precision,
            "32-true or bf16-mixed (fp16 needs a gradient scaler shared by three optimizers and the fused "
            "backward, which manual optimization does not give)")
+    if str(getattr(data.source_images, "value", data.source_images)) == "none":
+        _check(data.real_frac > 0, "data.real_frac", data.real_frac,
+               "a float in (0, 1] with data.source_images=none (target_only trains on the real images alone)")
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     _check(max_epochs is None or max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
     if model.semantic_classifier == SemanticClassifier.frozen:

@@ -125,6 +125,9 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
         self.seg_source_weight = self.weights.seg_source
         self.train_means = EpochMeans(self.TRAIN_LOG_KEYS)
         self.nonfinite_in_a_row = self.nonfinite_total = 0
+        # the training budget as every method counts it: one batch = one update of each group (global_step
+        # counts optimizer steps instead: 3 per batch with a CycleGAN, 1 without)
+        self.train_batches = self.segmenter_updates = 0
         self.model_config: dict | None = None  # set by train.py; stored in checkpoints (self-describing)
 
     # ----------------------------------------------------------------- set-up
@@ -189,6 +192,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
             segmenter_source = source_image
         skipped |= not self.segmenter_step(opt_seg, segmenter_source, source_label, target_image, target_label,
                                            fused_source_ce, logs)
+        self.train_batches += 1
         self.count_nonfinite(skipped, logs)
         batch_size = len(next(t for t in (source_image, target_image) if t is not None))
         # per rank and without sync_dist: an epoch-level sync here deadlocks DDP (see EpochMeans)
@@ -281,6 +285,7 @@ class CycleSemModule(ModuleHooks, L.LightningModule):
             self.manual_backward(total)
         self.clip(opt_seg)
         opt_seg.step()
+        self.segmenter_updates += 1
         if self.sem_net is not None and self.semantic_mode == SemanticClassifier.ema:
             ema_update(self.sem_net, self.segmenter, self.ema_decay)
         return True

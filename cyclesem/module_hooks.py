@@ -139,6 +139,7 @@ class ModuleHooks:
             "pools": {"source": self.pool_s.state_dict(), "target": self.pool_t.state_dict()},
             "nonfinite": {"in_a_row": self.nonfinite_in_a_row, "total": self.nonfinite_total},
             "train_means": self.train_means.state_dict(),
+            "budget": {"train_batches": self.train_batches, "segmenter_updates": self.segmenter_updates},
             "rng": rng_states(),
         }
 
@@ -150,6 +151,9 @@ class ModuleHooks:
         self.pool_t.load_state_dict(state["pools"]["target"])
         self.nonfinite_in_a_row = state["nonfinite"]["in_a_row"]
         self.nonfinite_total = state["nonfinite"]["total"]
+        budget = state.get("budget", {})  # absent in checkpoints written before the budget was counted
+        self.train_batches = budget.get("train_batches", 0)
+        self.segmenter_updates = budget.get("segmenter_updates", 0)
         if "train_means" in state:  # checkpoints written before the epoch means were kept
             self.train_means.load_state_dict(state["train_means"])
         if "rng" in state:

@@ -22,10 +22,28 @@ def _choice(group: str) -> str | None:
         return None
 
 
+def method_of(cfg: DictConfig) -> str:
+    """The comparison-set name of a run, from what it trains on and with (conf/method/ sets these):
+    cyclesem, cyclegan (no semantic terms), baseline (raw source + real), target_only (the real images alone),
+    oracle (the source scenes rendered in the target style + real); "+unlabeled" when the CycleGAN also sees
+    the unlabelled rest of the target train split."""
+    if str(_value(cfg.data.get("source_images", "raw"))) == "none":
+        name = "target_only"
+    elif cfg.model.style_transfer:
+        name = "cyclegan" if str(_value(cfg.model.semantic_classifier)) == "none" else "cyclesem"
+    else:
+        source_root = str(OmegaConf.select(cfg, "data.source.root", default="") or "")
+        name = "oracle" if source_root.rstrip("/").endswith("gta5_as_cityscapes") else "baseline"
+    return f"{name}+unlabeled" if cfg.data.unlabeled_target and name in ("cyclesem", "cyclegan") else name
+
+
+def _value(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
 def config_summary(cfg: DictConfig) -> dict[str, Any]:
-    method = _choice("model") or ("cyclesem" if cfg.model.style_transfer else "baseline")
     return {
-        "method": method,
+        "method": method_of(cfg),
         "data": _choice("data"),
         "real_frac": float(cfg.data.real_frac),
         "num_labeled": int(cfg.data.num_labeled),

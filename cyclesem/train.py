@@ -107,6 +107,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "selection_split": datamodule.split_name("val") if selected else None,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
+        "train_batches": model.train_batches,  # the budget, equal across methods (global_step is not)
+        "segmenter_updates": model.segmenter_updates,
         "wall_time_s": round(time.time() - started, 1),
         "wandb_dir": wandb_dir,
         **config_summary(cfg),

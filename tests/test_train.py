@@ -143,3 +143,25 @@ def test_last_checkpoint_is_scored_without_selection(tmp_path, data_dir):
                                  data_dir))
     assert record["test_checkpoint"] == "last (no selection)" and record["selection_split"] is None
     assert record["test_split"].endswith("cityscapes/test") and 0.0 <= record["test"]["mIoU"] <= 1.0
+
+
+def test_every_method_preset_trains_with_the_same_segmenter_updates(tmp_path, data_dir):
+    """The comparison set on one seed's labelled subset and one budget: every method makes the same number of
+    segmenter updates (one per batch), and each trains on what its name says."""
+    records = {}
+    for method in ("cyclesem", "cyclegan", "baseline", "target_only", "oracle"):
+        cfg = compose_train([f"method={method}", "data.real_frac=0.5", "trainer.max_epochs=1"], tmp_path / method,
+                            data_dir)
+        records[method] = train(cfg)
+    assert {m: r["method"] for m, r in records.items()} == {m: m for m in records}
+    assert {r["train_batches"] for r in records.values()} == {4}  # ceil(N=8 / batch 2)
+    assert {r["segmenter_updates"] for r in records.values()} == {4}
+    assert all("translation_l1" in r["test"] for m, r in records.items() if m in ("cyclesem", "cyclegan"))
+    assert records["oracle"]["config"]["data"]["source"]["root"].endswith("gta5_as_cityscapes")
+    # the control sees only the real images: the labelled set holds round(0.5·8) = 4 of them and no source
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(compose_train(["method=target_only", "data.real_frac=0.5"], tmp_path, data_dir).data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    assert list(datamodule.labeled_sets) == ["target"] and len(datamodule.labeled_sets["target"]) == 4

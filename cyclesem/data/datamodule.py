@@ -1,6 +1,7 @@
 """`DomainMixDataModule`: a labelled set of fixed size N mixing real (target) and source images.
 
-round(real_frac·N) labelled target images, the rest labelled source. Each pool is shuffled once with
+round(real_frac·N) labelled target images, the rest labelled source (none with ``source_images="none"``, the
+target-only control: the same real images alone). Each pool is shuffled once with
 `seed`, and a fraction takes the first k of that permutation, so subsets are nested across fractions
 (the 10 % target subset is inside the 20 % one). Every training batch is
 ``{"source": {"image", "label"}, "target": {"image", "label"}}`` with either side absent when it has
@@ -59,6 +60,7 @@ class DomainMixDataModule(L.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         unlabeled_target: bool = False,
+        source_images: str = "raw",
         seed: int = 0,
         paired: DatasetFactory | None = None,
         prepare: Callable[[], Any] | None = None,
@@ -74,6 +76,11 @@ class DomainMixDataModule(L.LightningDataModule):
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.unlabeled_target = unlabeled_target
         self.num_source, self.num_target = split_labeled(num_labeled, real_frac)
+        self.source_images = str(getattr(source_images, "value", source_images))
+        if self.source_images == "none":  # target_only: the same real images, and no source image at all
+            self.num_source = 0
+        elif self.source_images != "raw":
+            raise ValueError(f"source_images={source_images!r}: expected 'raw' or 'none'")
         self.train_sets: dict[str, Dataset] = {}
         self.labeled_sets: dict[str, Subset] = {}
 
