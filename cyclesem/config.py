@@ -129,6 +129,15 @@ class PathsConfig:
 
 
 @dataclass
+class StudyConfig:
+    """A study's records and plan (cyclesem/study.py); all None outside a study preset."""
+
+    name: Optional[str] = None
+    dir: Optional[str] = None  # each completed job writes <dir>/runs/<job key>.json
+    plan: Any = None  # [{methods: [...], fractions: [...], seeds: [...]}, ...]: the jobs of the sweep's product to run
+
+
+@dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -144,6 +153,7 @@ class TrainConfig:
     task_name: str = "train"
     sweep_name: Optional[str] = None  # W&B group; a sweep sets it so its jobs share one
     tags: list[str] = field(default_factory=list)
+    study: StudyConfig = field(default_factory=StudyConfig)
 
 
 def register_configs() -> None:

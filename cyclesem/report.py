@@ -1,11 +1,15 @@
-"""Collect a `python -m cyclesem.train -m ...` sweep into results.csv, summary.md and curves.png.
+"""Collect a sweep or a study into results.csv, groups.csv, efficiency.json, summary.md and curves.png.
 
+    python -m cyclesem.report experiments/real_frac_study            (a study folder: runs/*.json records)
     python -m cyclesem.report multirun/2025-01-01/12-00-00-000000 [--metric fwIoU] [--wandb | --no-wandb]
     python -m cyclesem.report multirun/semantic_variants --group-by semantic_classifier --method joint --baseline none
 
-Every job directory is listed: a job whose metrics.json says "failed", is unreadable, or is absent (crashed hard
-or still running) appears as failed/missing in both files and is never averaged in. Scores are the test scores
-(best checkpoint on the target val split), else the val scores, as fractions in the CSV and percent elsewhere.
+Every job is listed: a job whose metrics.json says "failed", is unreadable, or is absent (crashed hard or still
+running) appears as failed/missing and is never averaged in. Scores are the test scores (the held-out test
+split), else the val scores, as fractions in the CSVs and JSON and percent elsewhere. Per (method, real_frac):
+n, mean, std and the 95 % t-interval over seeds; per fraction the paired difference of the method against
+baseline, target_only and cyclegan (same seed = same labelled subset); the data-efficiency estimate with a
+bootstrap CI over seeds, or "not reached" / "not resolved".
 """
 
 from __future__ import annotations
@@ -13,24 +17,35 @@ from __future__ import annotations
 import argparse
 import csv
 import html
+import json
 import math
 import os
-import statistics
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 
 from cyclesem.report_jobs import JobResult, ReportError, collect
 from cyclesem.report_plot import plot_curves
-from cyclesem.report_tables import HEADLINE, percent, print_report, render_summary, write_results_csv
+from cyclesem.report_stats import Efficiency, Interval, bootstrap_efficiency, paired_difference, t_interval
+from cyclesem.report_tables import (
+    HEADLINE,
+    percent,
+    print_report,
+    render_summary,
+    write_groups_csv,
+    write_results_csv,
+)
+
+COMPARATORS = ("baseline", "target_only", "cyclegan")  # what the method's paired differences are taken against
 
 
 @dataclass
 class GroupSummary:
-    """Completed seeds of one method at one real fraction: mean, sample std (None for one seed), min, max."""
+    """Completed seeds of one method at one real fraction: mean, sample std (None for one seed), min, max, the
+    95 % t-interval of the mean (None for one seed), and each seed's score (for paired differences)."""
 
     method: str
     real_frac: float
@@ -40,6 +55,9 @@ class GroupSummary:
     std: dict[str, float | None]
     low: dict[str, float]
     high: dict[str, float]
+    ci_low: dict[str, float | None] = field(default_factory=dict)
+    ci_high: dict[str, float | None] = field(default_factory=dict)
+    by_seed: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 def summarize(jobs: Sequence[JobResult]) -> list[GroupSummary]:
@@ -51,13 +69,16 @@ def summarize(jobs: Sequence[JobResult]) -> list[GroupSummary]:
             grouped.setdefault((job.method, round(job.real_frac, 6)), []).append(job)
     groups = []
     for (method, real_frac), members in sorted(grouped.items()):
-        stats: dict[str, dict] = {"mean": {}, "std": {}, "low": {}, "high": {}}
+        stats: dict[str, dict] = {k: {} for k in ("mean", "std", "low", "high", "ci_low", "ci_high", "by_seed")}
         for key in sorted({k for job in members for k in job.scores}):
-            values = [job.scores[key] for job in members if key in job.scores and math.isfinite(job.scores[key])]
-            if values:
-                stats["mean"][key] = statistics.fmean(values)
-                stats["std"][key] = statistics.stdev(values) if len(values) > 1 else None
+            scored = [job for job in members if key in job.scores and math.isfinite(job.scores[key])]
+            if scored:
+                values = [job.scores[key] for job in scored]
+                interval = t_interval(values)
+                stats["mean"][key], stats["std"][key] = interval.mean, interval.std
+                stats["ci_low"][key], stats["ci_high"][key] = interval.low, interval.high
                 stats["low"][key], stats["high"][key] = min(values), max(values)
+                stats["by_seed"][key] = {job.seed: job.scores[key] for job in scored if job.seed is not None}
         seeds = sorted(job.seed for job in members if job.seed is not None)
         groups.append(GroupSummary(method, real_frac, len(members), seeds, **stats))
     return groups
@@ -114,6 +135,30 @@ def efficiency_readout(groups: Sequence[GroupSummary], method: str, baseline: st
     return lines
 
 
+def paired_differences(groups: Sequence[GroupSummary], method: str, metric: str,
+                       comparators: Sequence[str] = COMPARATORS) -> list[tuple[str, float, Interval]]:
+    """(comparator, real_frac, interval of method − comparator over the seeds both have), per shared fraction."""
+    ours = {g.real_frac: g.by_seed.get(metric, {}) for g in groups if g.method == method}
+    rows = []
+    for g in groups:
+        if g.method in comparators and g.method != method and g.real_frac in ours:
+            diff = paired_difference(ours[g.real_frac], g.by_seed.get(metric, {}))
+            if diff is not None:
+                rows.append((g.method, g.real_frac, diff))
+    return sorted(rows, key=lambda r: (comparators.index(r[0]), r[1]))
+
+
+def efficiency_estimates(groups: Sequence[GroupSummary], method: str, baseline: str, metric: str) -> list[Efficiency]:
+    """For each fraction of ``method``: the baseline's real share that matches it, bootstrap CI over seeds."""
+    theirs = {g.real_frac: g.by_seed.get(metric, {}) for g in groups if g.method == baseline}
+    estimates = []
+    for g in groups:
+        ours = g.by_seed.get(metric, {})
+        if g.method == method and theirs and set(ours) & {s for v in theirs.values() for s in v}:
+            estimates.append(bootstrap_efficiency(ours, theirs, g.real_frac))
+    return estimates
+
+
 def _method_order(groups: Sequence[GroupSummary], method: str, baseline: str) -> list[str]:
     present = {g.method for g in groups}
     return [m for m in (method, baseline) if m in present] + sorted(present - {method, baseline})
@@ -150,7 +195,7 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
         wandb.finish()
 
 
-def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = "cyclesem",
+def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "cyclesem",
                  baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
                  console: Console | None = None) -> dict[str, Path]:
     """Collect the sweep, write results.csv, summary.md and curves.png into it, print and (maybe) log them."""
@@ -160,9 +205,18 @@ def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = 
     order = _method_order(groups, method, baseline)
     groups.sort(key=lambda g: (order.index(g.method), g.real_frac))  # the compared pair first in every table
     readout = efficiency_readout(groups, method, baseline, metric)
-    summary = render_summary(sweep_dir, jobs, groups, readout, metric)
-    paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md"}
+    differences = paired_differences(groups, method, metric)
+    efficiency = efficiency_estimates(groups, method, baseline, metric)
+    summary = render_summary(sweep_dir, jobs, groups, readout, metric, differences, efficiency, method, baseline)
+    paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md",
+             "groups": write_groups_csv(groups, sweep_dir / "groups.csv"), "efficiency": sweep_dir / "efficiency.json"}
     paths["summary"].write_text(summary)
+    paths["efficiency"].write_text(json.dumps({
+        "metric": metric, "method": method, "baseline": baseline, "confidence": 0.95,
+        "estimates": [asdict(e) for e in efficiency],
+        "paired_differences": [{"method": method, "versus": versus, "real_frac": frac, **asdict(diff)}
+                               for versus, frac, diff in differences],
+    }, indent=2) + "\n")
     paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
     print_report(console or Console(), jobs, groups, readout, metric, paths)
     _log_wandb(use_wandb, sweep_dir, groups, summary, paths)
@@ -171,8 +225,10 @@ def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cyclesem.report", description=__doc__.split("\n")[0])
-    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory of cyclesem.train jobs")
-    parser.add_argument("--metric", default="fwIoU", choices=HEADLINE, help="score for the data-efficiency readout")
+    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory of cyclesem.train jobs, or a study "
+                                                      "folder with runs/*.json job records")
+    parser.add_argument("--metric", default="mIoU", choices=HEADLINE,
+                        help="the primary score: paired differences and the data-efficiency estimate")
     parser.add_argument("--method", default="cyclesem", help="the method whose data saving is measured")
     parser.add_argument("--baseline", default="baseline", help="the method it is compared against")
     parser.add_argument("--group-by", default="method", metavar="FIELD[,FIELD]",

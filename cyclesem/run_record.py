@@ -25,7 +25,7 @@ def _choice(group: str) -> str | None:
 def method_of(cfg: DictConfig) -> str:
     """The comparison-set name of a run, from what it trains on and with (conf/method/ sets these):
     cyclesem, cyclegan (no semantic terms), baseline (raw source + real), target_only (the real images alone),
-    oracle (the source scenes rendered in the target style + real); "+unlabeled" when the CycleGAN also sees
+    oracle (the source scenes rendered in the target style + real); "_unlabeled" when the CycleGAN also sees
     the unlabelled rest of the target train split."""
     if str(_value(cfg.data.get("source_images", "raw"))) == "none":
         name = "target_only"
@@ -34,7 +34,7 @@ def method_of(cfg: DictConfig) -> str:
     else:
         source_root = str(OmegaConf.select(cfg, "data.source.root", default="") or "")
         name = "oracle" if source_root.rstrip("/").endswith("gta5_as_cityscapes") else "baseline"
-    return f"{name}+unlabeled" if cfg.data.unlabeled_target and name in ("cyclesem", "cyclegan") else name
+    return f"{name}_unlabeled" if cfg.data.unlabeled_target and name in ("cyclesem", "cyclegan") else name
 
 
 def _value(x: Any) -> Any:

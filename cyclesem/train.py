@@ -25,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from cyclesem.checkpoint import instantiate_module
 from cyclesem.checkpoint_io import AtomicCheckpointIO
 from cyclesem.config import ConfigError, TestCheckpoint, validate
-from cyclesem.run_record import config_summary, environment_record, write_metrics
+from cyclesem.run_record import config_summary, environment_record, method_of, write_metrics
+from cyclesem.study import in_plan, job_key, read_record, record_path, write_record
 
 
 def to_plain(cfg: DictConfig) -> dict:
@@ -145,6 +146,12 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if not in_plan(cfg.study.plan, method_of(cfg), cfg.data.real_frac, cfg.seed):  # a study's non-rectangular grid
+        if _fresh_run_dir(output_dir):
+            shutil.rmtree(output_dir)
+        return None
+    overrides = list(hydra_cfg.overrides.task)
+    record_key = job_key(overrides)
     try:
         validate(cfg)
     except ConfigError as err:  # a single run is checked before Hydra creates its directory; a sweep job here
@@ -154,6 +161,13 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     if multirun and cfg.sweep_name is None:
         with open_dict(cfg):
             cfg.sweep_name = output_dir.parent.name
+    if cfg.resume_sweep and cfg.study.dir is not None:
+        done = read_record(record_path(cfg.study.dir, record_key))
+        if done is not None:  # finished earlier, maybe on another machine: its committed record is the result
+            print(f"resume_sweep: {record_path(cfg.study.dir, record_key)} exists, skipping")
+            if _fresh_run_dir(output_dir):
+                shutil.rmtree(output_dir)
+            return done
     if cfg.resume_sweep:
         done = completed_record(output_dir)
         if done is not None:
@@ -163,7 +177,10 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
             with open_dict(cfg):
                 cfg.ckpt_path = "last"
     try:
-        return train(cfg)
+        record = train(cfg)
+        if cfg.study.dir is not None and rank_zero_only.rank == 0:
+            write_record(cfg.study.dir, record_key, record, overrides)
+        return record
     except Exception as err:
         if rank_zero_only.rank == 0:
             write_metrics(output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}",
