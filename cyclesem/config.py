@@ -7,6 +7,7 @@ OmegaConf checks keys and types (an unknown key or ``data.real_frac=abc`` fails 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field, fields
 from enum import Enum
@@ -154,10 +155,19 @@ class TrainConfig:
     sweep_name: Optional[str] = None  # W&B group; a sweep sets it so its jobs share one
     tags: list[str] = field(default_factory=list)
     study: StudyConfig = field(default_factory=StudyConfig)
+    # torch threads for this job (intra- and inter-op); null: torch's default (every core). On a CPU float
+    # results depend on it (reduction order), so it is part of a job's config and of its record.
+    threads: Optional[int] = None
+
+
+def jobs_per_machine(threads: int | None) -> int:
+    """How many jobs of ``threads`` threads fit this machine's cores side by side (at least 1)."""
+    return max(1, (os.cpu_count() or 1) // threads) if threads else 1
 
 
 def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    OmegaConf.register_new_resolver("jobs_per_machine", jobs_per_machine, replace=True)
 
 
 register_configs()
@@ -224,6 +234,8 @@ def validate(cfg: DictConfig) -> None:
     if str(getattr(data.source_images, "value", data.source_images)) == "none":
         _check(data.real_frac > 0, "data.real_frac", data.real_frac,
                "a float in (0, 1] with data.source_images=none (target_only trains on the real images alone)")
+    threads = cfg.get("threads")
+    _check(threads is None or threads >= 1, "threads", threads, "null or an integer >= 1")
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     _check(max_epochs is None or max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
     if model.semantic_classifier == SemanticClassifier.frozen:

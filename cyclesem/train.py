@@ -14,6 +14,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -48,6 +49,21 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     return datamodule, model, trainer
 
 
+def set_threads(threads: int | None) -> None:
+    """Pin torch's intra- and inter-op threads. The inter-op pool can be sized only before its first use, so a
+    later job in the same process (a sequential sweep) that asks for another size stops with a message."""
+    if threads is None:
+        return
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError as err:
+            raise ConfigError(f"threads={threads}: this process already runs "
+                              f"{torch.get_num_interop_threads()} inter-op threads ({err}); start a new process "
+                              "or sweep with one thread count") from None
+
+
 def check_launch(trainer: L.Trainer) -> None:
     """A DDP strategy that starts its other ranks by re-running the command line cannot run inside a multirun."""
     environment = getattr(trainer.strategy, "cluster_environment", None)
@@ -80,6 +96,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test, and record. Returns the metrics record written to <run_dir>/metrics.json."""
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
+    set_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     check_launch(trainer)
@@ -111,6 +128,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "train_batches": model.train_batches,  # the budget, equal across methods (global_step is not)
         "segmenter_updates": model.segmenter_updates,
         "wall_time_s": round(time.time() - started, 1),
+        "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
         "wandb_dir": wandb_dir,
         **config_summary(cfg),
         **environment_record(cfg.seed),

@@ -77,6 +77,9 @@ def run_study(sweep_dir, study_dir, data_dir, *extra: str) -> subprocess.Complet
 
 def test_study_preset_lists_the_comparison_set(tmp_path):
     cfg = compose_config("train", ["+experiment=real_frac_study"], tmp_path)
+    from hydra.core.hydra_config import HydraConfig
+
+    from cyclesem.config import jobs_per_machine
     from cyclesem.study import planned_jobs
 
     jobs = planned_jobs(cfg.study.plan)
@@ -84,6 +87,7 @@ def test_study_preset_lists_the_comparison_set(tmp_path):
     assert {s for m, f, s in jobs if (m, f) == ("cyclesem", 0.1)} == {0, 1, 2, 3, 4}  # 5 seeds where it matters
     assert {f for m, f, _ in jobs if m == "target_only"} >= {0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0}
     assert cfg.study.dir == "experiments/real_frac_study" and cfg.model.log_images_every_n_steps == 0
+    assert cfg.threads == 1 and HydraConfig.get().launcher.n_jobs == jobs_per_machine(1)
 
 
 @pytest.mark.slow
@@ -113,4 +117,3 @@ def test_study_smoke_end_to_end_resumes_from_committed_records_only(tmp_path, da
     assert proc.returncode == 0, proc.stderr[-3000:]
     trained = [p for p in (tmp_path / "sweep2").iterdir() if (p / "metrics.json").is_file()]
     assert len(trained) == 2 and sorted(p.name for p in (study / "runs").glob("*.json")) == records
-    assert proc.stdout.count("exists, skipping") == 4
