@@ -7,8 +7,10 @@ OmegaConf checks keys and types (an unknown key or ``data.real_frac=abc`` fails 
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field, fields
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,7 +18,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from cyclesem.method.options import LossWeights, MethodOptions, SemanticClassifier
+from cyclesem.method.options import FP16_PRECISIONS, LossWeights, MethodOptions, SemanticClassifier
 
 # the YAML configs, by absolute path: `python -m cyclesem.<name>` and the `cyclesem-<name>` console scripts (whose
 # Hydra would otherwise look for a `conf` Python package) find the same files
@@ -25,6 +27,16 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 class ConfigError(ValueError):
     """A config value outside what the code accepts; the message names the key and the allowed range."""
+
+
+class SourceImages(str, Enum):
+    raw = "raw"  # the labelled source images as they are (GTA5)
+    none = "none"  # no source images: only round(real_frac·N) real images (the target_only control)
+
+
+class TestCheckpoint(str, Enum):
+    best = "best"  # the best val/mIoU checkpoint (selection on val; the test split is held out)
+    last = "last"  # the final weights, no selection (Cityscapes: val is the test set)
 
 
 @dataclass
@@ -51,6 +63,7 @@ class DataConfig:
     real_frac: float = MISSING
     num_labeled: int = MISSING
     unlabeled_target: bool = MISSING
+    source_images: SourceImages = MISSING  # none: the real images alone (target_only)
     batch_size: int = MISSING
     val_batch_size: int = MISSING
     num_workers: int = MISSING
@@ -58,7 +71,8 @@ class DataConfig:
     seed: int = MISSING
     source: Any = MISSING
     target_train: Any = MISSING
-    target_val: Any = MISSING
+    target_val: Any = MISSING  # checkpoint selection
+    target_test: Any = None  # scored by the test stage; None: the val split (then use test_checkpoint=last)
     paired: Any = None  # synthetic pair only: (source, same scene in target style) for the translation error
     prepare: Any = None  # called once in prepare_data (renders the synthetic pair)
 
@@ -67,6 +81,15 @@ class DataConfig:
 class PathsConfig:
     data_dir: str = "${oc.env:CYCLESEM_DATA_DIR,data}"
     output_dir: str = "${hydra:runtime.output_dir}"
+
+
+@dataclass
+class StudyConfig:
+    """A study's records and plan (cyclesem/study.py); all None outside a study preset."""
+
+    name: Optional[str] = None
+    dir: Optional[str] = None  # each completed job writes <dir>/runs/<job key>.json
+    plan: Any = None  # [{methods: [...], fractions: [...], seeds: [...]}, ...]: the jobs of the sweep's product to run
 
 
 @dataclass
@@ -80,14 +103,25 @@ class TrainConfig:
     seed: int = 0
     ckpt_path: Optional[str] = None
     run_test: bool = True
+    test_checkpoint: TestCheckpoint = TestCheckpoint.best
     resume_sweep: bool = False  # rerun a sweep into its dir: skip completed jobs, resume others from last.ckpt
     task_name: str = "train"
     sweep_name: Optional[str] = None  # W&B group; a sweep sets it so its jobs share one
     tags: list[str] = field(default_factory=list)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    # torch threads for this job (intra- and inter-op); null: torch's default (every core). On a CPU float
+    # results depend on it (reduction order), so it is part of a job's config and of its record.
+    threads: Optional[int] = None
+
+
+def jobs_per_machine(threads: int | None) -> int:
+    """How many jobs of ``threads`` threads fit this machine's cores side by side (at least 1)."""
+    return max(1, (os.cpu_count() or 1) // threads) if threads else 1
 
 
 def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    OmegaConf.register_new_resolver("jobs_per_machine", jobs_per_machine, replace=True)
 
 
 register_configs()
@@ -111,6 +145,8 @@ class ValidateConfig(Callback):
         except ConfigError as err:
             print(f"Config error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
+
+
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
@@ -151,6 +187,15 @@ def validate(cfg: DictConfig) -> None:
            "model.gradient_clip_val", model.gradient_clip_val, "null or a float > 0")
     _check(model.log_images_every_n_steps >= 0, "model.log_images_every_n_steps", model.log_images_every_n_steps,
            "an integer >= 0 (0 = never)")
+    precision = str(OmegaConf.select(cfg, "trainer.precision", default="32-true"))
+    _check(precision not in FP16_PRECISIONS, "trainer.precision", precision,
+           "32-true or bf16-mixed (fp16 needs a gradient scaler shared by three optimizers and the fused "
+           "backward, which manual optimization does not give)")
+    if str(getattr(data.source_images, "value", data.source_images)) == "none":
+        _check(data.real_frac > 0, "data.real_frac", data.real_frac,
+               "a float in (0, 1] with data.source_images=none (target_only trains on the real images alone)")
+    threads = cfg.get("threads")
+    _check(threads is None or threads >= 1, "threads", threads, "null or an integer >= 1")
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     _check(max_epochs is None or max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
     if model.semantic_classifier == SemanticClassifier.frozen:

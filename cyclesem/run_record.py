@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from cyclesem.method.options import MethodOptions
+from cyclesem.method.options import MethodOptions, SemanticClassifier
 
 PACKAGES = ("cyclesem", "torch", "torchvision", "lightning", "hydra-core", "torchmetrics", "albumentations", "wandb")
 
@@ -24,11 +24,26 @@ def _choice(group: str) -> str | None:
         return None
 
 
+def method_of(cfg: DictConfig) -> str:
+    """The comparison-set name of a run, from what it trains on and with (conf/method/ sets these):
+    cyclesem, cyclegan (no semantic terms), baseline (raw source + real), target_only (the real images alone),
+    oracle (the source scenes rendered in the target style + real); "_unlabeled" when the CycleGAN also sees
+    the unlabelled rest of the target train split."""
+    options = MethodOptions.from_mapping(cfg.model)
+    if str(getattr(cfg.data.source_images, "value", cfg.data.source_images)) == "none":
+        name = "target_only"
+    elif options.style_transfer:
+        name = "cyclegan" if options.semantic_classifier == SemanticClassifier.none else "cyclesem"
+    else:
+        source_root = str(OmegaConf.select(cfg, "data.source.root", default="") or "")
+        name = "oracle" if source_root.rstrip("/").endswith("gta5_as_cityscapes") else "baseline"
+    return f"{name}_unlabeled" if cfg.data.unlabeled_target and name in ("cyclesem", "cyclegan") else name
+
+
 def config_summary(cfg: DictConfig) -> dict[str, Any]:
     options = MethodOptions.from_mapping(cfg.model)
-    method = _choice("model") or ("cyclesem" if options.style_transfer else "baseline")
     return {
-        "method": method,
+        "method": method_of(cfg),
         "data": _choice("data"),
         "real_frac": float(cfg.data.real_frac),
         "num_labeled": int(cfg.data.num_labeled),

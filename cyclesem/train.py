@@ -1,4 +1,4 @@
-"""Train CycleGAN + segmenter (or the baseline), test the best checkpoint, write metrics.json.
+"""Train CycleGAN + segmenter (or the baseline), score the held-out test split, write metrics.json.
 
     python -m cyclesem.train data.real_frac=0.1
     python -m cyclesem.train -m +experiment=real_frac_sweep
@@ -24,7 +24,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cyclesem.checkpoint import AtomicCheckpointIO
-from cyclesem.config import CONF_DIR, ConfigError, validate
+from cyclesem.config import CONF_DIR, ConfigError, TestCheckpoint, validate
 from cyclesem.data.datamodule import DomainMixDataModule
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.method.from_config import instantiate_module
@@ -33,7 +33,8 @@ from cyclesem.method.module import CycleSemModule
 from cyclesem.method.options import ClassWeighting, MethodOptions, SemanticClassifier, stylized_loss_weight
 from cyclesem.method.pretrain import pretrain_classifier
 from cyclesem.preflight import preflight
-from cyclesem.run_record import config_summary, environment_record, write_metrics
+from cyclesem.run_record import config_summary, environment_record, method_of, write_metrics
+from cyclesem.study import in_plan, job_key, read_record, record_path, write_record
 
 
 def to_plain(cfg: DictConfig) -> dict:
@@ -100,6 +101,21 @@ def pretrain_frozen_classifier(model: CycleSemModule, datamodule: DomainMixDataM
                    f"{len(history)} epochs; loss per epoch: " + ", ".join(f"{h:.3f}" for h in history))
 
 
+def set_threads(threads: int | None) -> None:
+    """Pin torch's intra- and inter-op threads. The inter-op pool can be sized only before its first use, so a
+    later job in the same process (a sequential sweep) that asks for another size stops with a message."""
+    if threads is None:
+        return
+    torch.set_num_threads(threads)
+    if torch.get_num_interop_threads() != threads:
+        try:
+            torch.set_num_interop_threads(threads)
+        except RuntimeError as err:
+            raise ConfigError(f"threads={threads}: this process already runs "
+                              f"{torch.get_num_interop_threads()} inter-op threads ({err}); start a new process "
+                              "or sweep with one thread count") from None
+
+
 def check_launch(cfg: DictConfig, trainer: L.Trainer) -> None:
     """A DDP strategy that starts its other ranks by re-running the command line cannot run inside a multirun,
     and the datamodule shards the data across ranks itself (Lightning must not replace its samplers)."""
@@ -138,6 +154,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test, and record. Returns the metrics record written to <run_dir>/metrics.json."""
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
+    set_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     check_launch(cfg, trainer)
@@ -149,8 +166,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     val = _scores(trainer.callback_metrics, "val")
     test: dict[str, float] = {}
     best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "") or None
+    selected = best if cfg.test_checkpoint == TestCheckpoint.best else None  # None: the weights fit ended with
     if cfg.run_test:
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
         test = _scores(results[0] if results else {}, "test")
     wandb_dir = next((lg.experiment.dir for lg in trainer.loggers if isinstance(lg, WandbLogger)
                       and getattr(lg.experiment, "dir", None)), None)
@@ -159,9 +177,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "val": val,
         "test": test,
         "best_checkpoint": best,
+        # which weights the test scores are of, on which images, and which images chose them
+        "test_checkpoint": f"best val/mIoU ({selected})" if selected else "last (no selection)",
+        "test_split": datamodule.split_name("test") if test else None,
+        "selection_split": datamodule.split_name("val") if selected else None,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
+        "train_batches": model.train_batches,  # the budget, equal across methods (global_step is not)
+        "segmenter_updates": model.segmenter_updates,
         "wall_time_s": round(time.time() - started, 1),
+        "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
         "wandb_dir": wandb_dir,
         **config_summary(cfg),
         **environment_record(cfg.seed),
@@ -170,8 +195,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_metrics(output_dir, record)
     final = test or val
     if trainer.is_global_zero:
+        scored = f"test on {record['test_split']}, {record['test_checkpoint']}" if test else "val, last validation"
         print(f"\n{record['method']} real_frac={cfg.data.real_frac}: fwIoU={final.get('fwIoU', float('nan')):.4f} "
-              f"mIoU={final.get('mIoU', float('nan')):.4f} ({'test' if test else 'val'}, target val split)\n"
+              f"mIoU={final.get('mIoU', float('nan')):.4f} ({scored})\n"
               f"run dir: {output_dir}\ncheckpoint: {best or record['last_checkpoint']}\n"
               + (f"W&B run: {wandb_dir} (sync with `wandb sync {Path(wandb_dir).parent}`)\n" if wandb_dir else ""))
     return record
@@ -196,6 +222,19 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if not in_plan(cfg.study.plan, method_of(cfg), cfg.data.real_frac, cfg.seed):  # a study's non-rectangular grid
+        if _fresh_run_dir(output_dir):
+            shutil.rmtree(output_dir)
+        return None
+    overrides = list(hydra_cfg.overrides.task)
+    record_key = job_key(overrides)
+    if cfg.resume_sweep and cfg.study.dir is not None:
+        done = read_record(record_path(cfg.study.dir, record_key))
+        if done is not None:  # finished earlier, maybe on another machine: its committed record is the result
+            print(f"resume_sweep: {record_path(cfg.study.dir, record_key)} exists, skipping")
+            if _fresh_run_dir(output_dir):
+                shutil.rmtree(output_dir)
+            return done
     try:
         validate(cfg)
         if multirun:  # a single run was checked by the ValidateConfig callback, before its directory existed
@@ -216,7 +255,10 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
             with open_dict(cfg):
                 cfg.ckpt_path = "last"
     try:
-        return train(cfg)
+        record = train(cfg)
+        if cfg.study.dir is not None and rank_zero_only.rank == 0:
+            write_record(cfg.study.dir, record_key, record, overrides)
+        return record
     except Exception as err:
         if rank_zero_only.rank == 0:
             write_metrics(output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}",

@@ -106,6 +106,7 @@ def test_default_config_matches_the_documented_defaults(tmp_path):
     ("data.num_labeled=-5", "data.num_labeled", ">= 1"),
     ("model.loss.cycle=-1", "model.loss.cycle", ">= 0"),
     ("model.ema_decay=1.0", "model.ema_decay", "[0, 1)"),
+    ("trainer.precision=16-mixed", "trainer.precision", "32-true or bf16-mixed"),
 ])
 def test_validate_names_key_and_range(override, key, expected, tmp_path):
     cfg = compose_config("train", [override], tmp_path)

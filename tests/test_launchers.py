@@ -113,3 +113,34 @@ def test_sweep_through_joblib_in_parallel(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2," in proc.stdout + proc.stderr
     assert_two_completed_jobs(sweep_dir)
+
+
+@pytest.mark.slow
+def test_side_by_side_jobs_pin_their_threads_and_match_a_job_run_alone(tmp_path, data_dir):
+    """Two 1-thread jobs at once through hydra/launcher=side_by_side score exactly what the same job scores
+    alone with one thread, and record the thread count they ran with."""
+    common = ["+experiment=smoke", "logger=none", "model=baseline", "trainer.max_epochs=1", "threads=1",
+              f"paths.data_dir={data_dir}"]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    sweep = subprocess.run([sys.executable, "-m", "cyclesem.train", "-m", *common, "hydra/launcher=side_by_side",
+                            "data.real_frac=0.25,0.5", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                           cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    alone = subprocess.run([sys.executable, "-m", "cyclesem.train", *common, "data.real_frac=0.5",
+                            f"hydra.run.dir={tmp_path / 'alone'}"], cwd=REPO, capture_output=True, text=True,
+                           timeout=600, env=env)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    records = {json.loads(p.read_text())["real_frac"]: json.loads(p.read_text())
+               for p in (tmp_path / "sweep").glob("*/metrics.json")}
+    single = json.loads((tmp_path / "alone" / "metrics.json").read_text())
+    assert sorted(records) == [0.25, 0.5]
+    assert all(r["threads"] == {"intra_op": 1, "inter_op": 1} for r in (*records.values(), single))
+    assert records[0.5]["test"] == single["test"] and records[0.5]["val"] == single["val"]
+
+
+def test_side_by_side_runs_as_many_jobs_as_cores_per_job():
+    from cyclesem.config import jobs_per_machine
+
+    launcher = compose_launcher(["hydra/launcher=side_by_side", "threads=1"])
+    assert launcher.n_jobs == jobs_per_machine(1) == (os.cpu_count() or 1)
+    assert jobs_per_machine(None) == 1 and jobs_per_machine(64 * (os.cpu_count() or 1)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -64,3 +65,55 @@ def test_resume_sweep_skips_completed_jobs_and_resumes_interrupted_ones(tmp_path
     assert (jobs[0] / "metrics.json").stat().st_mtime_ns == finished
     assert json.loads((jobs[1] / "metrics.json").read_text())["status"] == "completed"
     assert "Restored all states from the checkpoint" in proc.stderr + proc.stdout
+
+
+def run_study(sweep_dir, study_dir, data_dir, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cyclesem.train", "-m", "+experiment=real_frac_study_smoke", "logger=none",
+         f"paths.data_dir={data_dir}", f"hydra.sweep.dir={sweep_dir}", f"study.dir={study_dir}", *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env={**os.environ, "WANDB_MODE": "disabled"},
+    )
+
+
+def test_study_preset_lists_the_comparison_set(tmp_path):
+    cfg = compose_config("train", ["+experiment=real_frac_study"], tmp_path)
+    from hydra.core.hydra_config import HydraConfig
+
+    from cyclesem.config import jobs_per_machine
+    from cyclesem.study import planned_jobs
+
+    jobs = planned_jobs(cfg.study.plan)
+    assert {m for m, _, _ in jobs} == {"cyclesem", "cyclegan", "baseline", "target_only", "oracle", "cyclesem_unlabeled"}
+    assert {s for m, f, s in jobs if (m, f) == ("cyclesem", 0.1)} == {0, 1, 2, 3, 4}  # 5 seeds where it matters
+    assert {f for m, f, _ in jobs if m == "target_only"} >= {0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0}
+    assert cfg.study.dir == "experiments/real_frac_study" and cfg.model.log_images_every_n_steps == 0
+    assert cfg.threads == 1 and HydraConfig.get().launcher.n_jobs == jobs_per_machine(1)
+
+
+@pytest.mark.slow
+def test_study_smoke_end_to_end_resumes_from_committed_records_only(tmp_path, data_dir):
+    """The study preset on the tiny pair: only the planned jobs run, each leaves a record, the report rebuilds
+    everything from the records; then, as in a fresh clone after an interrupted study (two records missing, no
+    sweep directory), resume_sweep=true runs exactly the two missing jobs."""
+    study = tmp_path / "study"
+    proc = run_study(tmp_path / "sweep1", study, data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = sorted(p.name for p in (study / "runs").glob("*.json"))
+    assert len(records) == 6  # 3 methods × 1 fraction × 2 seeds of the 12 the sweep lists
+    assert all("data.real_frac=0.5" in r for r in records)
+    # the jobs outside the plan left no directory behind (the report on the sweep dir would list them as missing)
+    assert sorted(p.name.split("_", 1)[1] for p in (tmp_path / "sweep1").iterdir() if p.is_dir()) == sorted(
+        f"data.real_frac=0.5,method={m},seed={s}" for m in ("cyclesem", "baseline", "target_only") for s in (0, 1))
+
+    assert report_main([str(study), "--no-wandb"]) == 0
+    groups = {r["method"]: r for r in csv.DictReader((study / "groups.csv").open())}
+    assert set(groups) == {"cyclesem", "baseline", "target_only"} and {g["n"] for g in groups.values()} == {"2"}
+    assert json.loads((study / "efficiency.json").read_text())["paired_differences"]
+
+    removed = records[:2]
+    for name in removed:
+        (study / "runs" / name).unlink()
+    proc = run_study(tmp_path / "sweep2", study, data_dir, "resume_sweep=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = [p for p in (tmp_path / "sweep2").iterdir() if (p / "metrics.json").is_file()]
+    assert len(trained) == 2 and sorted(p.name for p in (study / "runs").glob("*.json")) == records

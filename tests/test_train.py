@@ -86,7 +86,8 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir):
         "data.target_val.transform.resize=[32,64]",
         # the smoke pair must exist: render it through the synthetic config's prepare step
         f"data.prepare={{_target_: cyclesem.data.synthetic.pair.ensure_synthetic_pair, _partial_: true, root: {root}, "
-        "height: 32, width: 64, num_source: 12, num_target_train: 12, num_target_val: 4, progress: false}",
+        "height: 32, width: 64, num_source: 12, num_target_train: 12, num_target_val: 4, num_target_test: 4, "
+        "progress: false}",
     ], tmp_path)
     assert cfg.trainer.precision == "bf16-mixed" and cfg.model.gen_s2t.ngf == 64 and cfg.model.gen_s2t.n_blocks == 9
     record = train(cfg)
@@ -134,3 +135,59 @@ def test_cli_trains_and_reports(tmp_path, data_dir):
     for key in ("train/g_gan_step", "train/d_target_step", "train/seg_source_step", "val/mIoU", "val/iou_road",
                 "val/translation_l1", "lr-Adam"):
         assert key in metrics_csv, key
+
+
+def test_the_test_stage_scores_the_held_out_split_with_the_selected_checkpoint(tmp_path, data_dir):
+    """Selection on val, scores on test: the recorded test scores are those of the best-val checkpoint on the
+    test split's images, which are not the val split's."""
+    import torch
+    from cyclesem.method.metrics import scores_from_confusion
+    from hydra.utils import instantiate
+
+    from cyclesem.checkpoint import build_module, load_checkpoint, stored_data_config
+
+    record = train(compose_train(["data.real_frac=0.5"], tmp_path, data_dir))
+    assert record["test_split"].endswith("cityscapes/test") and record["selection_split"].endswith("cityscapes/val")
+    assert record["test_checkpoint"].startswith("best val/mIoU") and record["best_checkpoint"] in record["test_checkpoint"]
+    checkpoint = load_checkpoint(record["best_checkpoint"])
+    module = build_module(checkpoint).eval()
+    datamodule = instantiate(stored_data_config(checkpoint))
+    datamodule.setup("test")
+    scores = {}
+    with torch.no_grad():
+        for split, loader in (("test", datamodule.test_dataloader()[0]), ("val", datamodule.val_dataloader()[0])):
+            module.val_metrics.reset()
+            for batch in loader:
+                module.validation_step(batch, 0)
+            scores[split] = scores_from_confusion(module.val_metrics.confmat)["mIoU"]
+    assert record["test"]["mIoU"] == pytest.approx(scores["test"], abs=1e-6)
+    assert scores["val"] != pytest.approx(scores["test"], abs=1e-6)
+
+
+def test_last_checkpoint_is_scored_without_selection(tmp_path, data_dir):
+    record = train(compose_train(["data.real_frac=0.5", "test_checkpoint=last", "trainer.max_epochs=1"], tmp_path,
+                                 data_dir))
+    assert record["test_checkpoint"] == "last (no selection)" and record["selection_split"] is None
+    assert record["test_split"].endswith("cityscapes/test") and 0.0 <= record["test"]["mIoU"] <= 1.0
+
+
+def test_every_method_preset_trains_with_the_same_segmenter_updates(tmp_path, data_dir):
+    """The comparison set on one seed's labelled subset and one budget: every method makes the same number of
+    segmenter updates (one per batch), and each trains on what its name says."""
+    records = {}
+    for method in ("cyclesem", "cyclegan", "baseline", "target_only", "oracle"):
+        cfg = compose_train([f"method={method}", "data.real_frac=0.5", "trainer.max_epochs=1"], tmp_path / method,
+                            data_dir)
+        records[method] = train(cfg)
+    assert {m: r["method"] for m, r in records.items()} == {m: m for m in records}
+    assert {r["train_batches"] for r in records.values()} == {4}  # ceil(N=8 / batch 2)
+    assert {r["segmenter_updates"] for r in records.values()} == {4}
+    assert all("translation_l1" in r["test"] for m, r in records.items() if m in ("cyclesem", "cyclegan"))
+    assert records["oracle"]["config"]["data"]["source"]["root"].endswith("gta5_as_cityscapes")
+    # the control sees only the real images: the labelled set holds round(0.5·8) = 4 of them and no source
+    from hydra.utils import instantiate
+
+    datamodule = instantiate(compose_train(["method=target_only", "data.real_frac=0.5"], tmp_path, data_dir).data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    assert list(datamodule.labeled_sets) == ["target"] and len(datamodule.labeled_sets["target"]) == 4

@@ -2,7 +2,8 @@
 
 Layout: ``ROOT/leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png`` and
 ``ROOT/gtFine/{split}/{city}/{stem}_gtFine_labelIds.png``. The labelled splits are train
-(2975) and val (500); test labels are withheld, so ``split="test"`` needs ``labeled=False``.
+(2975) and val (500); Cityscapes' own test labels are withheld (placeholder files), so with the real dataset
+``split="test"`` needs ``labeled=False``. The embedded synthetic pair has a labelled held-out test split.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from cyclesem.data.image_io import DatasetError
 from cyclesem.data.segmentation_dataset import LabeledImageDataset, Transform, missing_label_error
 
 SPLITS = ("train", "val", "test")
-LABELED_SPLITS = ("train", "val")
+LABELED_SPLITS = ("train", "val")  # of the real Cityscapes
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
 LAYOUT = (
@@ -65,10 +66,6 @@ class CityscapesDataset(LabeledImageDataset):
         keep_label_resolution: bool = False,
         labeled: bool = True,
     ) -> None:
-        if labeled and split not in LABELED_SPLITS:
-            raise ValueError(
-                f"Cityscapes {split!r} has no usable labels; use split in {LABELED_SPLITS} or labeled=False"
-            )
         self.root = Path(root).expanduser()
         self.split = split
         pairs = find_cityscapes_pairs(self.root, split)

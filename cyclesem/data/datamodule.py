@@ -1,6 +1,7 @@
 """`DomainMixDataModule`: a labelled set of fixed size N mixing real (target) and source images.
 
-round(real_frac·N) labelled target images, the rest labelled source. Each pool is shuffled once with
+round(real_frac·N) labelled target images, the rest labelled source (none with ``source_images="none"``, the
+target-only control: the same real images alone). Each pool is shuffled once with
 `seed`, and a fraction takes the first k of that permutation, so subsets are nested across fractions
 (the 10 % target subset is inside the 20 % one). Every training batch is
 ``{"source": {"image", "label"}, "target": {"image", "label"}}`` with either side absent when it has
@@ -52,12 +53,14 @@ class DomainMixDataModule(L.LightningDataModule):
         target_train: DatasetFactory,
         target_val: DatasetFactory,
         real_frac: float,
+        target_test: DatasetFactory | None = None,
         num_labeled: int,
         batch_size: int,
         val_batch_size: int | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
         unlabeled_target: bool = False,
+        source_images: str = "raw",
         seed: int = 0,
         paired: DatasetFactory | None = None,
         prepare: Callable[[], Any] | None = None,
@@ -66,12 +69,18 @@ class DomainMixDataModule(L.LightningDataModule):
         if not 0.0 <= real_frac <= 1.0:
             raise ValueError(f"real_frac={real_frac} is out of range: expected a float in [0, 1]")
         self.source_factory, self.target_factory, self.val_factory = source, target_train, target_val
+        self.test_factory = target_test
         self.paired_factory, self.prepare = paired, prepare
         self.real_frac, self.num_labeled, self.seed = real_frac, num_labeled, seed
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.unlabeled_target = unlabeled_target
         self.num_source, self.num_target = split_labeled(num_labeled, real_frac)
+        self.source_images = str(getattr(source_images, "value", source_images))
+        if self.source_images == "none":  # target_only: the same real images, and no source image at all
+            self.num_source = 0
+        elif self.source_images != "raw":
+            raise ValueError(f"source_images={source_images!r}: expected 'raw' or 'none'")
         self.train_sets: dict[str, Dataset] = {}
         self.labeled_sets: dict[str, Subset] = {}
 
@@ -119,6 +128,8 @@ class DomainMixDataModule(L.LightningDataModule):
         if not hasattr(self, "val_set"):
             self.val_set = self._build(self.val_factory, "target_val")
             self.paired_set = self.paired_factory() if self.paired_factory is not None else None
+        if stage in (None, "test") and not hasattr(self, "test_set"):
+            self.test_set = self._build(self.test_factory, "target_test") if self.test_factory is not None else None
 
     @property
     def ranks(self) -> tuple[int, int]:
@@ -159,16 +170,26 @@ class DomainMixDataModule(L.LightningDataModule):
         }
         return CombinedLoader(loaders, mode="min_size")
 
-    def val_dataloader(self) -> list[DataLoader]:
-        loaders = [self._eval_loader(self.val_set)]
+    def _eval_loaders(self, labelled: Dataset) -> list[DataLoader]:
+        loaders = [self._eval_loader(labelled)]
         if self.paired_set is not None:
             loaders.append(self._eval_loader(self.paired_set))
         return loaders
 
+    def val_dataloader(self) -> list[DataLoader]:
+        """The target val split (checkpoint selection) and, where it exists, the paired set (translation error)."""
+        return self._eval_loaders(self.val_set)
+
     def test_dataloader(self) -> list[DataLoader]:
-        """The val loaders: the target val split and, where it exists, the paired set (the tested checkpoint's
-        translation error)."""
-        return self.val_dataloader()
+        """The held-out target test split (``target_test``; the val split where none is given) and the paired
+        set, for the checkpoint being tested."""
+        return self._eval_loaders(self.test_set if self.test_set is not None else self.val_set)
+
+    def split_name(self, stage: str) -> str:
+        """Which images a stage scores, for the run's record: ``<root>/<split>``."""
+        test_set = getattr(self, "test_set", None)
+        dataset = test_set if stage == "test" and test_set is not None else self.val_set
+        return f"{getattr(dataset, 'root', '?')}/{getattr(dataset, 'split', '?')}"
 
     def labeled_loader(self, sides: tuple[str, ...]) -> DataLoader:
         """The labelled images of `sides` ("source", "target") in one seeded stream of training batches: order

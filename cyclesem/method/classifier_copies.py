@@ -19,16 +19,25 @@ from torch import nn
 
 @contextmanager
 def frozen(*modules: nn.Module | None) -> Iterator[None]:
-    """Parameters of `modules` get no gradient inside the block (inputs still do)."""
+    """Inside the block, parameters of `modules` get no gradient (inputs still do) and their BatchNorm
+    layers keep their running statistics: a forward that only passes gradients through a network (F_T in the
+    generators' semantic terms) must not move the statistics it is evaluated with. BatchNorm still normalises
+    with the batch's own statistics in train mode, so the gradients are those of a training forward."""
     params = [p for m in modules if m is not None for p in m.parameters()]
+    norms = [n for m in modules if m is not None for n in m.modules() if isinstance(n, nn.modules.batchnorm._BatchNorm)]
     previous = [p.requires_grad for p in params]
+    tracking = [n.track_running_stats for n in norms]
     for p in params:
         p.requires_grad_(False)
+    for n in norms:
+        n.track_running_stats = False  # train mode: batch statistics, running ones neither read nor written
     try:
         yield
     finally:
         for p, flag in zip(params, previous, strict=True):
             p.requires_grad_(flag)
+        for n, flag in zip(norms, tracking, strict=True):
+            n.track_running_stats = flag
 
 
 def classifier_copy(segmenter: nn.Module) -> nn.Module:

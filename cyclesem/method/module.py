@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor, nn
@@ -38,7 +39,7 @@ from cyclesem.method.classifier_copies import classifier_copy, ema_update, froze
 from cyclesem.method.image_pool import ImagePool
 from cyclesem.method.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss, semantic_loss
 from cyclesem.method.metrics import EpochMeans, SegmentationMetrics
-from cyclesem.method.options import MethodOptions, SemanticClassifier
+from cyclesem.method.options import FP16_PRECISIONS, MethodOptions, SemanticClassifier
 from cyclesem.method.rng import rng_states, set_rng_states
 
 CHECKPOINT_KEY = "cyclesem"  # the module's own entry in a Lightning checkpoint
@@ -113,14 +114,24 @@ class CycleSemModule(L.LightningModule):
         self.register_buffer("class_weight", torch.ones(num_classes) if class_weight is None
                              else torch.as_tensor(class_weight, dtype=torch.float32).clone())
         self.seg_source_weight = opts.loss.seg_source if seg_source_weight is None else seg_source_weight
-        self.pool_s, self.pool_t = ImagePool(opts.pool_size), ImagePool(opts.pool_size)
+        # own coin flips per pool (one seed for both would swap the same positions in both), from the run's seed
+        pool_seeds = np.random.SeedSequence([torch.initial_seed(), 0x9001]).generate_state(2, dtype=np.uint64)
+        self.pool_s, self.pool_t = (ImagePool(opts.pool_size, seed=int(s) >> 1) for s in pool_seeds)
         self.val_metrics, self.test_metrics = SegmentationMetrics(num_classes), SegmentationMetrics(num_classes)
         self.val_translation, self.test_translation = MeanMetric(), MeanMetric()
         self.train_means = EpochMeans(self.TRAIN_LOG_KEYS)
         self.nonfinite_in_a_row = self.nonfinite_total = 0
+        # the training budget as every method counts it: one batch = one update of each group (global_step
+        # counts optimizer steps instead: 3 per batch with a CycleGAN, 1 without)
+        self.train_batches = self.segmenter_updates = 0
         # the run's resolved model and data configs, stored in checkpoints so they are self-describing
         self.model_config: dict | None = None
         self.data_config: dict | None = None
+
+    def setup(self, stage: str) -> None:
+        if str(self.trainer.precision) in FP16_PRECISIONS:  # also for Trainers built without the Hydra config
+            raise ValueError(f"CycleSemModule does not train with precision={self.trainer.precision}: use "
+                             "32-true or bf16-mixed (fp16's loss scaling is not shared across the fused backward)")
 
     def attached_trainer(self) -> L.Trainer | None:
         """The Trainer driving this module, or None (tests and the benchmark step it without one)."""
@@ -202,6 +213,7 @@ class CycleSemModule(L.LightningModule):
             segmenter_source = source_image
         skipped |= not self.segmenter_step(opt_seg, segmenter_source, source_label, target_image, target_label,
                                            fused_source_ce, logs)
+        self.train_batches += 1
         self.count_nonfinite(skipped, logs)
         batch_size = len(next(t for t in (source_image, target_image) if t is not None))
         # per rank and without sync_dist: an epoch-level sync here deadlocks DDP (see EpochMeans)
@@ -257,6 +269,8 @@ class CycleSemModule(L.LightningModule):
         return fused, True
 
     def discriminator_step(self, opt_d, fakes: Fakes, source_image: Tensor, target_image: Tensor, logs: dict) -> bool:
+        if not self.finite_on_all_ranks(fakes.source_as_target, fakes.target_as_source):
+            return False  # a broken fake batch must not enter the pools, where it would outlive this step
         pooled_target = self.pool_t.query(fakes.source_as_target.detach())  # (B, 3, H, W) fakes in the target domain
         pooled_source = self.pool_s.query(fakes.target_as_source.detach())
         loss_d_t = discriminator_loss(self.disc_t(target_image), self.disc_t(pooled_target), self.options.gan_mode)
@@ -292,6 +306,7 @@ class CycleSemModule(L.LightningModule):
             self.manual_backward(total)
         self.clip(opt_seg)
         opt_seg.step()
+        self.segmenter_updates += 1
         if self.sem_net is not None and self.semantic_mode == SemanticClassifier.ema:
             ema_update(self.sem_net, self.segmenter, self.options.ema_decay)
         return True
@@ -300,10 +315,10 @@ class CycleSemModule(L.LightningModule):
         trainer = self.attached_trainer()
         return trainer.strategy.reduce(tensor, reduce_op="sum") if trainer is not None else tensor
 
-    def finite_on_all_ranks(self, loss: Tensor) -> bool:
-        """Whether to step on this loss: under DDP every rank must take the same decision, or the ranks that
-        step wait forever for the backward of the ones that skip."""
-        finite = torch.isfinite(loss.detach())
+    def finite_on_all_ranks(self, *tensors: Tensor) -> bool:
+        """Whether to step on these losses (or use these fakes): under DDP every rank must take the same
+        decision, or the ranks that step wait forever for the backward of the ones that skip."""
+        finite = torch.stack([torch.isfinite(t.detach()).all() for t in tensors]).all()
         trainer = self.attached_trainer()
         if trainer is not None and trainer.world_size > 1:
             finite = self.all_gather(finite).all()
@@ -390,6 +405,7 @@ class CycleSemModule(L.LightningModule):
             "pools": {"source": self.pool_s.state_dict(), "target": self.pool_t.state_dict()},
             "nonfinite": {"in_a_row": self.nonfinite_in_a_row, "total": self.nonfinite_total},
             "train_means": self.train_means.state_dict(),
+            "budget": {"train_batches": self.train_batches, "segmenter_updates": self.segmenter_updates},
             "rng": rng_states(),
         }
 
@@ -401,6 +417,9 @@ class CycleSemModule(L.LightningModule):
         self.pool_t.load_state_dict(state["pools"]["target"])
         self.nonfinite_in_a_row = state["nonfinite"]["in_a_row"]
         self.nonfinite_total = state["nonfinite"]["total"]
+        budget = state.get("budget", {})  # absent in checkpoints written before the budget was counted
+        self.train_batches = budget.get("train_batches", 0)
+        self.segmenter_updates = budget.get("segmenter_updates", 0)
         if "train_means" in state:  # checkpoints written before the epoch means were kept
             self.train_means.load_state_dict(state["train_means"])
         if "rng" in state:

@@ -109,3 +109,8 @@ class MethodOptions:
     def from_mapping(cls, values: Any) -> MethodOptions:
         """The options among ``values`` (a model config: networks and optimizers are left out)."""
         return cls(**{k: values[k] for k in cls.keys() if k in values})
+
+
+# fp16 mixed precision scales each backward by a GradScaler: the fused generator/segmenter backward and the
+# segmenter's own backward would need one scale and unscaling before clipping. bf16 needs no scaler.
+FP16_PRECISIONS = ("16", "16-mixed", "16-true")

@@ -10,6 +10,7 @@ so weights trained for another label set can still seed everything else.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -110,16 +111,29 @@ def load_weights(
     return module
 
 
-class DoubleConv(nn.Sequential):
-    """(conv3x3 -> BN -> ReLU) x 2; the conv bias is dropped because BN re-centres anyway."""
+NORMS = ("batch", "group")
+GROUPS = 32  # GroupNorm groups (Wu & He 2018), fewer when a layer has fewer channels
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+
+def norm_layer(norm: str, channels: int) -> nn.Module:
+    """BatchNorm, or GroupNorm, whose statistics do not depend on the batch: the choice for batch size 1."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "group":
+        return nn.GroupNorm(math.gcd(GROUPS, channels), channels)
+    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+class DoubleConv(nn.Sequential):
+    """(conv3x3 -> norm -> ReLU) x 2; the conv bias is dropped because the norm re-centres anyway."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "batch") -> None:
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            norm_layer(norm, out_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            norm_layer(norm, out_channels),
             nn.ReLU(inplace=True),
         )
 
@@ -127,7 +141,7 @@ class DoubleConv(nn.Sequential):
 class Up(nn.Module):
     """Upsample (B, C, h, w) to the skip's size, halve channels, concat the skip (B, C/2, ...), DoubleConv -> C/2."""
 
-    def __init__(self, in_channels: int, *, bilinear: bool) -> None:
+    def __init__(self, in_channels: int, *, bilinear: bool, norm: str = "batch") -> None:
         super().__init__()
         out_channels = in_channels // 2
         self.bilinear = bilinear
@@ -135,7 +149,7 @@ class Up(nn.Module):
             self.reduce = nn.Conv2d(in_channels, out_channels, 1)
         else:
             self.up = nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
-        self.conv = DoubleConv(2 * out_channels, out_channels)
+        self.conv = DoubleConv(2 * out_channels, out_channels, norm)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         size = skip.shape[-2:]
@@ -149,7 +163,7 @@ class Up(nn.Module):
 
 
 class UNet(nn.Module):
-    """Classic U-Net (Ronneberger et al. 2015) with BatchNorm; any H, W >= 2**depth."""
+    """Classic U-Net (Ronneberger et al. 2015) with BatchNorm (``norm="group"``: GroupNorm); any H, W >= 2**depth."""
 
     head_prefixes = ("head.",)
 
@@ -161,15 +175,17 @@ class UNet(nn.Module):
         base_channels: int = 32,
         depth: int = 4,
         bilinear: bool = True,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"UNet depth must be >= 1, got {depth}")
+        norm_layer(norm, 1)  # a bad name fails here, before any layer is built
         self.depth = depth
         widths = [base_channels * 2**i for i in range(depth + 1)]  # channels per level, bottleneck last
-        self.stem = DoubleConv(in_channels, widths[0])
-        self.downs = nn.ModuleList(DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
-        self.ups = nn.ModuleList(Up(widths[i], bilinear=bilinear) for i in range(depth, 0, -1))
+        self.stem = DoubleConv(in_channels, widths[0], norm)
+        self.downs = nn.ModuleList(DoubleConv(widths[i], widths[i + 1], norm) for i in range(depth))
+        self.ups = nn.ModuleList(Up(widths[i], bilinear=bilinear, norm=norm) for i in range(depth, 0, -1))
         self.head = nn.Conv2d(widths[0], num_classes, 1)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,15 @@
-"""Collect a `python -m cyclesem.train -m ...` sweep into results.csv, summary.md and curves.png.
+"""Collect a sweep or a study into results.csv, groups.csv, efficiency.json, summary.md and curves.png.
 
+    python -m cyclesem.report experiments/real_frac_study            (a study folder: runs/*.json records)
     python -m cyclesem.report multirun/2025-01-01/12-00-00-000000 [--metric fwIoU] [--wandb | --no-wandb]
     python -m cyclesem.report multirun/semantic_variants --group-by semantic_classifier --method joint --baseline none
 
-Every job directory is listed: a job whose metrics.json says "failed", is unreadable, or is absent (crashed hard
-or still running) appears as failed/missing in both files and is never averaged in. Scores are the test scores
-(best checkpoint on the target val split), else the val scores, as fractions in the CSV and percent elsewhere.
+Every job is listed: a job whose metrics.json says "failed", is unreadable, or is absent (crashed hard or still
+running) appears as failed/missing and is never averaged in. Scores are the test scores (the held-out test
+split), else the val scores, as fractions in the CSVs and JSON and percent elsewhere. Per (method, real_frac):
+n, mean, std and the 95 % t-interval over seeds; per fraction the paired difference of the method against
+baseline, target_only and cyclegan (same seed = same labelled subset); the data-efficiency estimate with a
+bootstrap CI over seeds, or "not reached" / "not resolved".
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from cyclesem.report.write import write_report
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cyclesem.report", description=__doc__.split("\n")[0])
-    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory of cyclesem.train jobs")
-    parser.add_argument("--metric", default="fwIoU", choices=HEADLINE, help="score for the data-efficiency readout")
+    parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory of cyclesem.train jobs, or a study "
+                                                      "folder with runs/*.json job records")
+    parser.add_argument("--metric", default="mIoU", choices=HEADLINE,
+                        help="the primary score: paired differences and the data-efficiency estimate")
     parser.add_argument("--method", default="cyclesem", help="the method whose data saving is measured")
     parser.add_argument("--baseline", default="baseline", help="the method it is compared against")
     parser.add_argument("--group-by", default="method", metavar="FIELD[,FIELD]",

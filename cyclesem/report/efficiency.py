@@ -1,14 +1,24 @@
-"""Statistics over a sweep's jobs: per-group mean / std / range, and how much real data the method saves
-against the baseline (where the baseline's curve reaches the method's score)."""
+"""Statistics over a sweep's jobs: per-group mean / std / range / 95 % t-interval, paired differences of the
+method against its comparators, and how much real data the method saves against the baseline (where the
+baseline's curve reaches the method's score, with a bootstrap CI over seeds)."""
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 
+from cyclesem.report.stats import (
+    Efficiency,
+    Interval,
+    bootstrap_efficiency,
+    first_crossing,
+    paired_difference,
+    t_interval,
+)
 from cyclesem.report.tables import percent
 from cyclesem.report.types import GroupSummary, JobResult
+
+COMPARATORS = ("baseline", "target_only", "cyclegan")  # what the method's paired differences are taken against
 
 
 def summarize(jobs: Sequence[JobResult]) -> list[GroupSummary]:
@@ -20,13 +30,16 @@ def summarize(jobs: Sequence[JobResult]) -> list[GroupSummary]:
             grouped.setdefault((job.method, round(job.real_frac, 6)), []).append(job)
     groups = []
     for (method, real_frac), members in sorted(grouped.items()):
-        stats: dict[str, dict] = {"mean": {}, "std": {}, "low": {}, "high": {}}
+        stats: dict[str, dict] = {k: {} for k in ("mean", "std", "low", "high", "ci_low", "ci_high", "by_seed")}
         for key in sorted({k for job in members for k in job.scores}):
-            values = [job.scores[key] for job in members if key in job.scores and math.isfinite(job.scores[key])]
-            if values:
-                stats["mean"][key] = statistics.fmean(values)
-                stats["std"][key] = statistics.stdev(values) if len(values) > 1 else None
+            scored = [job for job in members if key in job.scores and math.isfinite(job.scores[key])]
+            if scored:
+                values = [job.scores[key] for job in scored]
+                interval = t_interval(values)
+                stats["mean"][key], stats["std"][key] = interval.mean, interval.std
+                stats["ci_low"][key], stats["ci_high"][key] = interval.low, interval.high
                 stats["low"][key], stats["high"][key] = min(values), max(values)
+                stats["by_seed"][key] = {job.seed: job.scores[key] for job in scored if job.seed is not None}
         seeds = sorted(job.seed for job in members if job.seed is not None)
         groups.append(GroupSummary(method, real_frac, len(members), seeds, **stats))
     return groups
@@ -44,18 +57,7 @@ def data_efficiency(method_curve: dict[float, float], baseline_curve: dict[float
     score above every baseline point gives None ("not reached"), and a score the baseline already meets at its
     smallest measured fraction gives that fraction.
     """
-    points = sorted(baseline_curve.items())
-    needed: dict[float, float | None] = {}
-    for frac, score in sorted(method_curve.items()):
-        needed[frac] = None
-        if points and points[0][1] >= score:
-            needed[frac] = points[0][0]
-            continue
-        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-            if y0 < score <= y1:  # first upward crossing
-                needed[frac] = x0 + (score - y0) / (y1 - y0) * (x1 - x0)
-                break
-    return needed
+    return {frac: first_crossing(baseline_curve, score) for frac, score in sorted(method_curve.items())}
 
 
 def efficiency_readout(groups: Sequence[GroupSummary], method: str, baseline: str, metric: str) -> list[str]:
@@ -81,3 +83,27 @@ def efficiency_readout(groups: Sequence[GroupSummary], method: str, baseline: st
             ratio = f", {needed / frac:.1f}× less" if frac > 0 else f" ({method} uses none)"
             lines.append(f"{where} → {method} saves {percent(needed - frac)} points of real data{ratio}")
     return lines
+
+
+def paired_differences(groups: Sequence[GroupSummary], method: str, metric: str,
+                       comparators: Sequence[str] = COMPARATORS) -> list[tuple[str, float, Interval]]:
+    """(comparator, real_frac, interval of method − comparator over the seeds both have), per shared fraction."""
+    ours = {g.real_frac: g.by_seed.get(metric, {}) for g in groups if g.method == method}
+    rows = []
+    for g in groups:
+        if g.method in comparators and g.method != method and g.real_frac in ours:
+            diff = paired_difference(ours[g.real_frac], g.by_seed.get(metric, {}))
+            if diff is not None:
+                rows.append((g.method, g.real_frac, diff))
+    return sorted(rows, key=lambda r: (comparators.index(r[0]), r[1]))
+
+
+def efficiency_estimates(groups: Sequence[GroupSummary], method: str, baseline: str, metric: str) -> list[Efficiency]:
+    """For each fraction of ``method``: the baseline's real share that matches it, bootstrap CI over seeds."""
+    theirs = {g.real_frac: g.by_seed.get(metric, {}) for g in groups if g.method == baseline}
+    estimates = []
+    for g in groups:
+        ours = g.by_seed.get(metric, {})
+        if g.method == method and theirs and set(ours) & {s for v in theirs.values() for s in v}:
+            estimates.append(bootstrap_efficiency(ours, theirs, g.real_frac))
+    return estimates

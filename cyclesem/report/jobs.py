@@ -73,21 +73,39 @@ def _hydra_settings(job_dir: Path, group_by: Sequence[str] = ("method",)) -> dic
     }
 
 
+def _read_json(path: Path) -> dict:
+    record = json.loads(path.read_text())
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    return record
+
+
 def _read_job(job_dir: Path, group_by: Sequence[str] = ("method",)) -> JobResult:
     settings = _hydra_settings(job_dir, group_by)
     path = job_dir / "metrics.json"
     if not path.is_file():
         return JobResult(job_dir.name, "missing", **settings, error="no metrics.json (crashed hard or still running)")
     try:
-        record = json.loads(path.read_text())
-        if not isinstance(record, dict):
-            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+        record = _read_json(path)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         return JobResult(job_dir.name, "failed", **settings, error=f"unreadable metrics.json: {err}")
+    return _from_record(job_dir.name, record, settings, group_by)
+
+
+def _read_study_record(path: Path, group_by: Sequence[str]) -> JobResult:
+    """A study's job record (cyclesem/study.py): the metrics record of a completed job with its overrides."""
+    try:
+        record = _read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return JobResult(path.stem, "failed", None, None, None, error=f"unreadable record: {err}")
+    return _from_record(path.stem, record, {"method": None, "real_frac": None, "seed": None}, group_by)
+
+
+def _from_record(name: str, record: dict, settings: dict[str, Any], group_by: Sequence[str]) -> JobResult:
     method = _label([record.get(field) for field in group_by]) or settings["method"]
     real_frac = _number(record.get("real_frac"), float)
     seed = _number(record.get("seed"), int)
-    job = JobResult(job_dir.name, "completed", method, settings["real_frac"] if real_frac is None else real_frac,
+    job = JobResult(name, "completed", method, settings["real_frac"] if real_frac is None else real_frac,
                     settings["seed"] if seed is None else seed, wall_time_s=_number(record.get("wall_time_s"), float))
     if record.get("status") != "completed":
         job.status = "failed"
@@ -113,13 +131,17 @@ def _read_job(job_dir: Path, group_by: Sequence[str] = ("method",)) -> JobResult
 
 
 def collect(sweep_dir: Path | str, group_by: str | Sequence[str] = "method") -> list[JobResult]:
-    """One JobResult per job directory (a child holding .hydra/ or metrics.json), in job-number order; a job's
+    """One JobResult per job record of a study folder (``runs/*.json``, see cyclesem/study.py), else per job
+    directory (a child holding .hydra/ or metrics.json), in job-number order; a job's
     "method" is its metrics.json field(s) ``group_by`` joined by "/" (e.g. "semantic_classifier" to compare the
     variants, "method,class_weights" for cyclesem/median vs baseline/median …)."""
     group_by = tuple(f.strip() for f in group_by.split(",")) if isinstance(group_by, str) else tuple(group_by)
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise ReportError(f"sweep directory {sweep_dir} does not exist")
+    records = sorted((sweep_dir / "runs").glob("*.json"))
+    if records:  # a study folder: its committed job records are the results
+        return [_read_study_record(p, group_by) for p in records]
     job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and ((p / ".hydra").is_dir() or (p / "metrics.json").exists())]
     if not job_dirs:
         raise ReportError(f"{sweep_dir} holds no job directories (expected <n>_<overrides>/ with .hydra/ or "

@@ -48,15 +48,61 @@ def mean_std(group: GroupSummary, key: str, fmt: Callable[[float | None], str] =
     return f"{fmt(group.mean[key])} ± {fmt(group.std[key])}"
 
 
+def mean_ci(group: GroupSummary, key: str) -> str:
+    """``mean [low, high]`` in percent (the 95 % t-interval); ``mean (1 seed)`` for a pilot."""
+    if key not in group.mean:
+        return "—"
+    if group.ci_low.get(key) is None:
+        return f"{percent(group.mean[key])} (1 seed)"
+    return f"{percent(group.mean[key])} [{percent(group.ci_low[key])}, {percent(group.ci_high[key])}]"
+
+
+def interval_text(interval) -> str:
+    """A paired difference in points: ``+2.1 [−0.4, +4.6]``, with "not resolved" when the CI spans 0."""
+    if interval.low is None:
+        return f"{100 * interval.mean:+.1f} (1 seed)"
+    text = f"{100 * interval.mean:+.1f} [{100 * interval.low:+.1f}, {100 * interval.high:+.1f}]"
+    return text + (" not resolved" if interval.spans_zero() else "")
+
+
+GROUP_COLUMNS = ("method", "real_frac", "n", "seeds") + tuple(
+    f"{k}_{stat}" for k in HEADLINE for stat in ("mean", "std", "ci_low", "ci_high"))
+
+
+def write_groups_csv(groups: Sequence[GroupSummary], path: Path) -> Path:
+    """One row per (method, real_frac): n, seeds and mean / std / 95 % CI of each headline score (fractions)."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=GROUP_COLUMNS)
+        writer.writeheader()
+        for g in groups:
+            row = {"method": g.method, "real_frac": g.real_frac, "n": g.n, "seeds": " ".join(map(str, g.seeds))}
+            for k in HEADLINE:
+                row.update({f"{k}_mean": g.mean.get(k), f"{k}_std": g.std.get(k), f"{k}_ci_low": g.ci_low.get(k),
+                            f"{k}_ci_high": g.ci_high.get(k)})
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return path
+
+
+def efficiency_text(e) -> str:
+    head = f"at {percent(e.frac)} % real ({e.n_seeds} seeds, {percent(e.score)}):"
+    if e.verdict == "not reached":
+        return f"{head} the baseline's mean curve never reaches it — not reached"
+    ci = f"[{percent(e.low)}, {percent(e.high) if e.high is not None else 'beyond the grid'}]"
+    return f"{head} the baseline needs {percent(e.needed)} % real, 95 % CI {ci} — {e.verdict}"
+
+
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
-                   readout: Sequence[str], metric: str) -> str:
+                   readout: Sequence[str], metric: str, differences: Sequence = (), efficiency: Sequence = (),
+                   method: str = "cyclesem", baseline: str = "baseline") -> str:
     """summary.md: scores per method × fraction, the data-efficiency readout, failed jobs, per-class IoU."""
     counts = {s: sum(j.status == s for j in jobs) for s in ("completed", "failed", "missing")}
     val_only = [j.job for j in jobs if j.split == "val"]
     lines = [f"# Sweep report: {sweep_dir.name}", "",
              f"`{sweep_dir}`: {len(jobs)} jobs — {counts['completed']} completed, {counts['failed']} failed, "
-             f"{counts['missing']} missing. Scores in percent on the target val split (best checkpoint's test run), "
-             "mean ± sample std over seeds (— for one seed). Per-job values: `results.csv`; curves: `curves.png`.", ""]
+             f"{counts['missing']} missing. Scores in percent from each job's test stage (the split and checkpoint "
+             "it names in its record), mean [95 % t-interval] over seeds; one seed is a pilot, without an interval. "
+             "Per-job values: `results.csv`; per group: `groups.csv`; estimates: `efficiency.json`; curves: "
+             "`curves.png`.", ""]
     if val_only:
         lines += [f"Jobs without test scores (their last validation scores are used): {', '.join(val_only)}", ""]
     # translation error (mean L1 of G_S→T(source) against the paired target-style rendering, [-1, 1] pixels)
@@ -65,11 +111,19 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
               "| method | % real | n | seeds | fwIoU | mIoU | pixel acc |" + (" translation L1 |" if translation else ""),
               "|---|---:|---:|---|---:|---:|---:|" + ("---:|" if translation else "")]
     lines += [f"| {g.method} | {percent(g.real_frac)} | {g.n} | {', '.join(map(str, g.seeds))} | "
-              + " | ".join(mean_std(g, k) for k in HEADLINE) + " |"
+              + " | ".join(mean_ci(g, k) for k in HEADLINE) + " |"
               + (f" {mean_std(g, 'translation_l1', decimals)} |" if translation else "") for g in groups]
-    lines += ["", f"## Data efficiency ({metric})", "",
-              "Smallest real share at which the baseline's mean curve (linear between measured shares) reaches the "
-              "method's mean score.", "", *(f"- {line}" for line in readout), "", "## Failed or missing jobs", ""]
+    lines += ["", f"## Paired differences ({metric}, points, {method} − other, same seeds)", ""]
+    lines += (["| other | % real | n | difference [95 % CI] |", "|---|---:|---:|---|"]
+              + [f"| {versus} | {percent(frac)} | {diff.n} | {interval_text(diff)} |"
+                 for versus, frac, diff in differences]) if differences else ["No fraction shared with a comparator."]
+    lines += ["", f"## Data efficiency ({metric}, {method} vs {baseline})", "",
+              "The real share at which the baseline's mean curve (linear between measured shares) reaches the "
+              "method's mean score, with a bootstrap 95 % CI over seeds (resampled together: a seed is one labelled "
+              "subset); \"not resolved\" when the CI runs past the grid.", ""]
+    lines += [f"- {efficiency_text(e)}" for e in efficiency] or [f"- {line}" for line in readout]
+    lines += ["", "Point estimates from the mean curves:", "", *(f"- {line}" for line in readout), "",
+              "## Failed or missing jobs", ""]
     bad = [j for j in jobs if j.status != "completed"]
     lines += ["| job | status | method | % real | seed | reason |", "|---|---|---|---:|---:|---|"] if bad else ["None."]
     lines += [f"| {j.job} | {j.status} | {j.method or '?'} | {percent(j.real_frac) if j.real_frac is not None else '?'} | "
@@ -88,11 +142,11 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
 
 def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[GroupSummary], readout: Sequence[str],
            metric: str, paths: dict[str, Path]) -> None:
-    table = Table(title="scores (%) — mean ± std over seeds")
+    table = Table(title="scores (%) — mean [95 % CI] over seeds")
     for column in ("method", "% real", "n", "fwIoU", "mIoU", "pixel acc"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for g in groups:
-        table.add_row(g.method, percent(g.real_frac), str(g.n), *(mean_std(g, k) for k in HEADLINE))
+        table.add_row(g.method, percent(g.real_frac), str(g.n), *(mean_ci(g, k) for k in HEADLINE))
     console.print(table)
     console.print(f"[bold]Data efficiency ({metric})[/bold]")
     for line in readout:

@@ -24,7 +24,8 @@ class JobResult:
 
 @dataclass
 class GroupSummary:
-    """Completed seeds of one method at one real fraction: mean, sample std (None for one seed), min, max."""
+    """Completed seeds of one method at one real fraction: mean, sample std (None for one seed), min, max, the
+    95 % t-interval of the mean (None for one seed), and each seed's score (for paired differences)."""
 
     method: str
     real_frac: float
@@ -34,3 +35,6 @@ class GroupSummary:
     std: dict[str, float | None]
     low: dict[str, float]
     high: dict[str, float]
+    ci_low: dict[str, float | None] = field(default_factory=dict)
+    ci_high: dict[str, float | None] = field(default_factory=dict)
+    by_seed: dict[str, dict[int, float]] = field(default_factory=dict)

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
 
-from cyclesem.report.efficiency import efficiency_readout, summarize
+from cyclesem.report.efficiency import efficiency_estimates, efficiency_readout, paired_differences, summarize
 from cyclesem.report.jobs import collect
 from cyclesem.report.plot import plot_curves
-from cyclesem.report.tables import HEADLINE, print_report, render_summary, write_results_csv
+from cyclesem.report.stats import CONFIDENCE
+from cyclesem.report.tables import HEADLINE, print_report, render_summary, write_groups_csv, write_results_csv
 from cyclesem.report.types import GroupSummary
 
 
@@ -55,19 +58,29 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
         wandb.finish()
 
 
-def write_report(sweep_dir: Path | str, *, metric: str = "fwIoU", method: str = "cyclesem",
+def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "cyclesem",
                  baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
                  console: Console | None = None) -> dict[str, Path]:
-    """Collect the sweep, write results.csv, summary.md and curves.png into it, print and (maybe) log them."""
+    """Collect the sweep (or study), write results.csv, groups.csv, efficiency.json, summary.md and curves.png
+    into it, print and (maybe) log them."""
     sweep_dir = Path(sweep_dir)
     jobs = collect(sweep_dir, group_by)
     groups = summarize(jobs)
     order = _method_order(groups, method, baseline)
     groups.sort(key=lambda g: (order.index(g.method), g.real_frac))  # the compared pair first in every table
     readout = efficiency_readout(groups, method, baseline, metric)
-    summary = render_summary(sweep_dir, jobs, groups, readout, metric)
-    paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md"}
+    differences = paired_differences(groups, method, metric)
+    efficiency = efficiency_estimates(groups, method, baseline, metric)
+    summary = render_summary(sweep_dir, jobs, groups, readout, metric, differences, efficiency, method, baseline)
+    paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md",
+             "groups": write_groups_csv(groups, sweep_dir / "groups.csv"), "efficiency": sweep_dir / "efficiency.json"}
     paths["summary"].write_text(summary)
+    paths["efficiency"].write_text(json.dumps({
+        "metric": metric, "method": method, "baseline": baseline, "confidence": CONFIDENCE,
+        "estimates": [asdict(e) for e in efficiency],
+        "paired_differences": [{"method": method, "versus": versus, "real_frac": frac, **asdict(diff)}
+                               for versus, frac, diff in differences],
+    }, indent=2) + "\n")
     paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
     print_report(console or Console(), jobs, groups, readout, metric, paths)
     _log_wandb(use_wandb, sweep_dir, groups, summary, paths)

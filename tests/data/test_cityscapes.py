@@ -47,9 +47,10 @@ def test_keep_label_resolution(cityscapes_root: Path) -> None:
     assert item["label"][-1, 0] == 0
 
 
-def test_test_split_needs_labeled_false(cityscapes_root: Path) -> None:
+def test_test_split_without_labels_needs_labeled_false(cityscapes_root: Path) -> None:
+    """Cityscapes' own test labels are withheld; the synthetic pair's test split has labels (read like val)."""
     write_cityscapes_pair(cityscapes_root, "test", "berlin", "000000_000019", with_label=False)
-    with pytest.raises(ValueError, match="no usable labels"):
+    with pytest.raises(DatasetError, match="Cityscapes test .* 1 image\\(s\\) without a label"):
         CityscapesDataset(cityscapes_root, split="test")
     dataset = CityscapesDataset(cityscapes_root, split="test", labeled=False)
     item = dataset[0]

@@ -19,7 +19,7 @@ N = 10
 @pytest.fixture(scope="module")
 def pair_root(tmp_path_factory):
     return ensure_synthetic_pair(tmp_path_factory.mktemp("dm") / "synthetic", height=32, width=64, num_source=16,
-                                 num_target_train=16, num_target_val=4, progress=False)
+                                 num_target_train=16, num_target_val=4, num_target_test=4, progress=False)
 
 
 def make_datamodule(root, real_frac: float, **kwargs) -> DomainMixDataModule:

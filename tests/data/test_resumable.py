@@ -36,7 +36,7 @@ def test_resume_at_skips_the_done_samples_of_that_epoch_once():
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     root = ensure_synthetic_pair(tmp_path_factory.mktemp("res") / "synthetic", height=32, width=64, num_source=6,
-                                 num_target_train=2, num_target_val=2, progress=False)
+                                 num_target_train=2, num_target_val=2, num_target_test=2, progress=False)
     return GTA5Dataset(root / "gta5", transform=train_transform(crop=(24, 24), hflip=True, scale=(0.8, 1.25)))
 
 

@@ -15,9 +15,10 @@ from PIL import Image
 from cyclesem.data.labels import CLASS_NAMES, VALID_LABEL_IDS, label_ids_to_train_ids
 from cyclesem.data.synthetic import pair as synthetic
 from cyclesem.data.synthetic.layout import SYNTHETIC_CLASSES
-from cyclesem.data.synthetic.pair import TRAIN_CITIES, VAL_CITIES, ensure_synthetic_pair, main
+from cyclesem.data.synthetic.pair import TEST_CITIES, TRAIN_CITIES, VAL_CITIES, ensure_synthetic_pair, main
 
-SMALL = dict(num_source=6, num_target_train=6, num_target_val=4, height=64, width=128, progress=False)
+SMALL = dict(num_source=6, num_target_train=6, num_target_val=4, num_target_test=4, height=64, width=128,
+             progress=False)
 CITYSCAPES_NAME = re.compile(r"^([a-z]+)_(\d{6})_(\d{6})_leftImg8bit\.png$")
 
 
@@ -55,7 +56,7 @@ def test_gta5_layout_pairs_images_with_labels(pair: Path) -> None:
 
 
 def test_cityscapes_layout_pairs_images_with_labels(pair: Path) -> None:
-    for split, count, cities in (("train", 6, TRAIN_CITIES), ("val", 4, VAL_CITIES)):
+    for split, count, cities in (("train", 6, TRAIN_CITIES), ("val", 4, VAL_CITIES), ("test", 4, TEST_CITIES)):
         images = sorted((pair / "cityscapes" / "leftImg8bit" / split).glob("*/*_leftImg8bit.png"))
         assert len(images) == count
         for image in images:
@@ -64,7 +65,10 @@ def test_cityscapes_layout_pairs_images_with_labels(pair: Path) -> None:
             label = pair / "cityscapes" / "gtFine" / split / image.parent.name / image.name.replace(
                 "_leftImg8bit.png", "_gtFine_labelIds.png")
             assert _mode_size(label) == ("L", (128, 64)) and _mode_size(image) == ("RGB", (128, 64))
-    assert not set(TRAIN_CITIES) & set(VAL_CITIES)
+    assert not set(TRAIN_CITIES) & set(VAL_CITIES) and not set(TEST_CITIES) & (set(TRAIN_CITIES) | set(VAL_CITIES))
+    # the held-out test split is rendered from its own streams: no image repeats one of the selection split
+    val, test = ({p.read_bytes() for p in (pair / "cityscapes" / "leftImg8bit" / s).rglob("*.png")} for s in ("val", "test"))
+    assert len(test) == 4 and not val & test
 
 
 def test_labels_hold_cityscapes_label_ids_with_real_imbalance(pair: Path) -> None:
@@ -128,7 +132,7 @@ def test_paired_rendering_is_the_source_scene_in_target_colours(pair: Path) -> N
 def test_manifest_records_parameters_counts_and_frequencies(pair: Path) -> None:
     manifest = json.loads((pair / "manifest.json").read_text())
     assert manifest["params"] == {k: v for k, v in SMALL.items() if k != "progress"} | {"seed": 0}
-    assert manifest["counts"] == {"source": 6, "paired": 6, "target_train": 6, "target_val": 4}
+    assert manifest["counts"] == {"source": 6, "paired": 6, "target_train": 6, "target_val": 4, "target_test": 4}
     for domain in ("source", "target_train", "target_val"):
         frequencies = manifest["class_frequencies"][domain]
         assert sum(frequencies.values()) == pytest.approx(1.0, abs=1e-4)
@@ -180,7 +184,8 @@ def test_concurrent_callers_on_an_empty_dir_all_get_one_complete_set(tmp_path: P
 def test_renders_at_other_sizes(tmp_path: Path) -> None:
     for height, width in ((32, 64), (128, 256)):
         root = ensure_synthetic_pair(tmp_path / f"{height}", **{**SMALL, "num_source": 2, "num_target_train": 1,
-                                                                   "num_target_val": 1, "height": height, "width": width})
+                                                                   "num_target_val": 1, "num_target_test": 1,
+                                                                   "height": height, "width": width})
         label = _load(root / "gta5" / "labels" / "00001.png")
         assert label.shape == (height, width) and len(np.unique(label)) >= 5
         assert _load(root / "gta5_as_cityscapes" / "images" / "00001.png").shape == (height, width, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -118,6 +119,23 @@ def test_fused_semantic_gradient_equals_sequential(sem_source, seg_source):
         for (name, p_fused), p_ref in zip(getattr(fused_module, net).named_parameters(),
                                           getattr(reference, net).parameters(), strict=True):
             torch.testing.assert_close(p_fused.grad, p_ref.grad, rtol=1e-4, atol=1e-6, msg=f"{net}.{name}")
+    # F_T's running statistics moved only with the segmenter's own training forwards (stylized source, target),
+    # not with the generators' pass through it on the reconstructed target
+    for (name, b_fused), b_ref in zip(fused_module.segmenter.named_buffers(), reference.segmenter.buffers(),
+                                      strict=True):
+        torch.testing.assert_close(b_fused, b_ref, rtol=1e-5, atol=1e-6, msg=f"segmenter buffer {name}")
+
+
+def test_generator_step_leaves_the_segmenter_buffers_alone():
+    for mode in ("joint", "ema"):
+        module = make_module(semantic_classifier=mode, loss=dict(seg_source=0.0))  # seg_source 0: no fused forward
+        batch = make_batch()
+        buffers = {k: v.clone() for k, v in module.semantic_classifier().named_buffers()}
+        fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+        module.generator_step(module.optimizers()[0], fakes, batch, {})
+        assert all(torch.equal(buffers[k], v) for k, v in module.semantic_classifier().named_buffers()), mode
+        assert all(n.track_running_stats for n in module.segmenter.modules()
+                   if isinstance(n, torch.nn.BatchNorm2d))  # the freeze was undone
 
 
 def test_baseline_trains_segmenter_on_raw_images():
@@ -240,3 +258,33 @@ def test_frozen_classifier_is_what_the_generators_see_and_never_moves():
     module.generator_step(module.optimizers()[0], fakes, batch, logs)
     torch.testing.assert_close(logs["g_sem_source"], through_copy)
     assert not torch.allclose(logs["g_sem_source"], through_segmenter)
+
+
+def test_the_two_image_pools_flip_their_own_coins():
+    module = make_module()
+    images = torch.rand(8, 3, 4, 4)
+    for pool in (module.pool_s, module.pool_t):
+        pool.query(images[:4])  # fill both (size 4) with the same images
+    swapped = [[not torch.equal(a, b) for a, b in zip(pool.query(images[4:]), images[4:], strict=True)]
+               for pool in (module.pool_s, module.pool_t)]
+    assert module.pool_s._generator.initial_seed() != module.pool_t._generator.initial_seed()
+    assert swapped[0] != swapped[1]  # one seed for both would swap the same positions
+
+
+def test_nonfinite_fakes_skip_the_discriminator_step_and_never_enter_a_pool():
+    module = make_module()
+    batch = make_batch()
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    fakes.source_as_target = fakes.source_as_target.detach().clone()
+    fakes.source_as_target[0, 0, 0, 0] = float("nan")
+    disc_before = snapshot(module.disc_t)
+    assert not module.discriminator_step(module.optimizers()[1], fakes, batch["source"]["image"],
+                                         batch["target"]["image"], {})
+    assert len(module.pool_s) == len(module.pool_t) == 0 and not changed(disc_before, module.disc_t)
+
+
+def test_fp16_mixed_precision_is_refused_with_a_message():
+    module = make_module()
+    module.trainer = SimpleNamespace(precision="16-mixed")  # Lightning itself refuses fp16 on a CPU
+    with pytest.raises(ValueError, match="32-true or bf16-mixed"):
+        module.setup("fit")

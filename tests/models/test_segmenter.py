@@ -157,3 +157,16 @@ def test_imagenet_backbone_files_load_into_the_backbones(tmp_path, no_downloads)
 def test_weights_path_and_backbone_path_together_are_rejected():
     with pytest.raises(ValueError, match="not both"):
         LRASPP(weights_path="a.pt", backbone_weights_path="b.pth")
+
+
+def test_group_norm_unet_treats_each_image_alone():
+    """norm=group (for batch size 1): an image's logits do not depend on the batch it came in, in train mode."""
+    torch.manual_seed(0)
+    net = UNet(base_channels=4, depth=2, norm="group").train()
+    images = torch.randn(3, 3, 16, 16)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    torch.testing.assert_close(net(images)[:1], net(images[:1]))
+    batch_norm = UNet(base_channels=4, depth=2).train()
+    assert not torch.allclose(batch_norm(images)[:1], batch_norm(images[:1]))
+    with pytest.raises(ValueError, match="norm must be one of"):
+        UNet(norm="layer")

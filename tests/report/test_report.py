@@ -114,8 +114,10 @@ def test_translation_error_column_takes_test_then_last_validation_value(tmp_path
     groups = summarize(jobs)
     summary = render_summary(sweep, jobs, groups, [], "fwIoU")
     assert "| fwIoU | mIoU | pixel acc | translation L1 |" in summary
-    assert "| cyclesem | 10.0 | 2 | 0, 1 | 65.0 ± 7.1 | 40.0 ± 0.0 | 90.0 ± 0.0 | 0.350 ± 0.071 |" in summary
-    assert "| baseline | 10.0 | 1 | 0 | 50.0 ± — | 40.0 ± — | 90.0 ± — | — |" in summary
+    # mean [95 % t-interval]: 65 ± t(0.975, 1) · 0.0707 / √2 = 65 ± 63.5 (two seeds say little)
+    assert ("| cyclesem | 10.0 | 2 | 0, 1 | 65.0 [1.5, 128.5] | 40.0 [40.0, 40.0] | 90.0 [90.0, 90.0] | "
+            "0.350 ± 0.071 |") in summary
+    assert "| baseline | 10.0 | 1 | 0 | 50.0 (1 seed) | 40.0 (1 seed) | 90.0 (1 seed) | — |" in summary
 
 
 def test_broken_hydra_files_still_list_the_job(tmp_path: Path) -> None:
@@ -186,15 +188,16 @@ def test_efficiency_readout_states_the_saving(sweep: Path) -> None:
 def test_summary_formats_percent_and_dash_for_one_seed(sweep: Path) -> None:
     jobs = collect(sweep)
     text = render_summary(sweep, jobs, summarize(jobs), ["readout line"], "fwIoU")
-    assert "| cyclesem | 10.0 | 2 | 0, 1 | 70.0 ± 2.8 | 42.0 ± 2.8 | 90.0 ± 0.0 |" in text
-    assert "| baseline | 50.0 | 1 | 0 | 60.0 ± — | 40.0 ± — | 90.0 ± — |" in text
+    assert "| cyclesem | 10.0 | 2 | 0, 1 | 70.0 [44.6, 95.4] | 42.0 [16.6, 67.4] | 90.0 [90.0, 90.0] |" in text
+    assert "| baseline | 50.0 | 1 | 0 | 60.0 (1 seed) | 40.0 (1 seed) | 90.0 (1 seed) |" in text
     assert "| road | 90.0 | 90.0 | 90.0 | 85.0 |" in text  # per-class means: baseline 0/50/100 %, cyclesem 10 %
 
 
 def test_write_report_writes_all_files_and_lists_failed_jobs(sweep: Path) -> None:
     out = io.StringIO()
-    paths = write_report(sweep, use_wandb=False, console=Console(file=out, width=240))
-    assert {p.name for p in paths.values()} == {"results.csv", "summary.md", "curves.png"}
+    paths = write_report(sweep, metric="fwIoU", use_wandb=False, console=Console(file=out, width=240))
+    assert {p.name for p in paths.values()} == {"results.csv", "groups.csv", "efficiency.json", "summary.md",
+                                                "curves.png"}
 
     with (sweep / "results.csv").open(newline="") as f:
         rows = {row["job"].split("_")[0]: row for row in csv.DictReader(f)}
@@ -262,3 +265,47 @@ def test_main_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
     (tmp_path / "empty" / "not_a_job").mkdir(parents=True)
     assert main([str(tmp_path / "empty"), "--no-wandb"]) == 2
     assert "holds no job directories" in capsys.readouterr().err
+
+
+def study_record(method: str, frac: float, seed: int, miou: float, fw: float = 0.5) -> dict:
+    return {"job": f"method={method},data.real_frac={frac},seed={seed}", "overrides": [],
+            **completed(method, frac, seed, fw=fw, miou=miou)}
+
+
+def test_study_folder_report_has_intervals_paired_differences_and_efficiency(tmp_path: Path) -> None:
+    """A study folder holds only job records (runs/*.json). Hand-made mIoU values, 3 seeds:
+    cyclesem@10 % 0.50 0.52 0.54; target_only@10 % 0.45 0.49 0.47; baseline 0/10/50/100 % as below."""
+    study = tmp_path / "real_frac_study"
+    (study / "runs").mkdir(parents=True)
+    values = {("cyclesem", 0.1): (0.50, 0.52, 0.54), ("target_only", 0.1): (0.45, 0.49, 0.47),
+              ("baseline", 0.0): (0.20, 0.20, 0.20), ("baseline", 0.1): (0.40, 0.42, 0.44),
+              ("baseline", 0.5): (0.50, 0.50, 0.50), ("baseline", 1.0): (0.60, 0.60, 0.60)}
+    for (method, frac), mious in values.items():
+        for seed, miou in enumerate(mious):
+            record = study_record(method, frac, seed, miou)
+            (study / "runs" / f"{method}_{frac}_{seed}.json").write_text(json.dumps(record))
+    paths = write_report(study, use_wandb=False, console=Console(file=io.StringIO()))
+
+    t = 4.302652729911275  # t quantile 0.975, 2 degrees of freedom
+    with paths["groups"].open(newline="") as f:
+        groups = {(r["method"], float(r["real_frac"])): r for r in csv.DictReader(f)}
+    row = groups[("cyclesem", 0.1)]
+    half = t * 0.02 / math.sqrt(3)  # sample std of 0.50, 0.52, 0.54 is 0.02
+    assert (row["n"], row["seeds"]) == ("3", "0 1 2")
+    assert float(row["mIoU_mean"]) == pytest.approx(0.52)
+    assert (float(row["mIoU_ci_low"]), float(row["mIoU_ci_high"])) == pytest.approx((0.52 - half, 0.52 + half))
+
+    estimates = json.loads(paths["efficiency"].read_text())
+    assert estimates["metric"] == "mIoU"
+    diffs = {(d["versus"], d["real_frac"]): d for d in estimates["paired_differences"]}
+    # cyclesem − target_only per seed: +0.05, +0.03, +0.07 → mean 0.05, std 0.02
+    versus_target = diffs[("target_only", 0.1)]
+    assert versus_target["mean"] == pytest.approx(0.05) and versus_target["n"] == 3
+    assert (versus_target["low"], versus_target["high"]) == pytest.approx((0.05 - half, 0.05 + half))
+    # cyclesem − baseline: +0.10 every seed → no spread
+    assert diffs[("baseline", 0.1)]["mean"] == pytest.approx(0.10) and diffs[("baseline", 0.1)]["std"] == pytest.approx(0)
+    # the baseline's mean curve 0.2, 0.42, 0.5, 0.6 reaches cyclesem's 0.52 at 0.5 + 0.02 / 0.1 · 0.5 = 0.6
+    (estimate,) = estimates["estimates"]
+    assert estimate["frac"] == 0.1 and estimate["needed"] == pytest.approx(0.6) and estimate["n_seeds"] == 3
+    summary = paths["summary"].read_text()
+    assert "| target_only | 10.0 | 3 | +5.0 [" in summary and "the baseline needs 60.0 % real" in summary

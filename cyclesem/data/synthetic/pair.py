@@ -29,12 +29,20 @@ from cyclesem.data.synthetic.layout import SYNTHETIC_CLASSES
 from cyclesem.data.synthetic.scene import SOURCE_GEOMETRY, TARGET_GEOMETRY, sample_scene
 from cyclesem.data.synthetic.style import SOURCE_STYLE, TARGET_STYLE, render_appearance
 
-VERSION = 3  # bump whenever the rendering changes: cached sets with another version are re-rendered
+VERSION = 4  # bump whenever the rendering changes: cached sets with another version are re-rendered
 TRAIN_CITIES = ("ardenwald", "brisholm", "corvane")
-VAL_CITIES = ("dunmere", "eskerby")
+VAL_CITIES = ("dunmere", "eskerby")  # checkpoint selection
+TEST_CITIES = ("fallowmere", "glenrith")  # held out: scored once, never used to select anything
 _FRAME = 19  # Cityscapes names the annotated frame of each snippet _000019
-# independent random streams, so image i does not depend on the counts of any split
-_SOURCE_SCENE, _SOURCE_LOOK, _PAIRED_LOOK, _TRAIN_SCENE, _TRAIN_LOOK, _VAL_SCENE, _VAL_LOOK = range(7)
+# independent random streams, so image i does not depend on the counts of any split (new splits append
+# streams: the images of the older splits stay the same)
+_SOURCE_SCENE, _SOURCE_LOOK, _PAIRED_LOOK, _TRAIN_SCENE, _TRAIN_LOOK, _VAL_SCENE, _VAL_LOOK, _TEST_SCENE, \
+    _TEST_LOOK = range(9)
+_TARGET_SPLITS = {  # domain → (Cityscapes split, cities, scene stream, appearance stream)
+    "target_train": ("train", TRAIN_CITIES, _TRAIN_SCENE, _TRAIN_LOOK),
+    "target_val": ("val", VAL_CITIES, _VAL_SCENE, _VAL_LOOK),
+    "target_test": ("test", TEST_CITIES, _TEST_SCENE, _TEST_LOOK),
+}
 
 
 def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
@@ -54,10 +62,9 @@ def _city_stem(cities: tuple[str, ...], index: int) -> tuple[str, str]:
 def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
     """Write the whole pair under `out` (a fresh directory) and return its manifest."""
     seed, h, w = params["seed"], params["height"], params["width"]
-    pixels = {domain: np.zeros(256, np.int64) for domain in ("source", "target_train", "target_val")}
-    jobs = ([("source", i) for i in range(params["num_source"])]
-            + [("target_train", i) for i in range(params["num_target_train"])]
-            + [("target_val", i) for i in range(params["num_target_val"])])
+    pixels = {domain: np.zeros(256, np.int64) for domain in ("source", *_TARGET_SPLITS)}
+    jobs = [("source", i) for i in range(params["num_source"])] + [
+        (domain, i) for domain in _TARGET_SPLITS for i in range(params[f"num_{domain}"])]
     for domain, i in track(jobs, description="rendering the synthetic pair", disable=not progress):
         if domain == "source":
             layout = sample_scene(_rng(seed, _SOURCE_SCENE, i), SOURCE_GEOMETRY, h, w)
@@ -70,8 +77,7 @@ def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
             # the same labels beside it make gta5_as_cityscapes a GTA5-layout dataset: "perfect translation"
             _write_png(out / "gta5_as_cityscapes" / "labels" / name, layout.label_ids())
         else:
-            split, cities = ("train", TRAIN_CITIES) if domain == "target_train" else ("val", VAL_CITIES)
-            scene_stream, look = (_TRAIN_SCENE, _TRAIN_LOOK) if split == "train" else (_VAL_SCENE, _VAL_LOOK)
+            split, cities, scene_stream, look = _TARGET_SPLITS[domain]
             layout = sample_scene(_rng(seed, scene_stream, i), TARGET_GEOMETRY, h, w)
             city, stem = _city_stem(cities, i)
             image = render_appearance(layout, TARGET_STYLE, _rng(seed, look, i))
@@ -85,9 +91,9 @@ def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
     manifest = {
         "version": VERSION, "params": params,
         "counts": {"source": params["num_source"], "paired": params["num_source"],
-                   "target_train": params["num_target_train"], "target_val": params["num_target_val"]},
-        "cities": {"train": list(TRAIN_CITIES[:params["num_target_train"]]),
-                   "val": list(VAL_CITIES[:params["num_target_val"]])},
+                   **{domain: params[f"num_{domain}"] for domain in _TARGET_SPLITS}},
+        "cities": {split: list(cities[:params[f"num_{domain}"]])
+                   for domain, (split, cities, _, _) in _TARGET_SPLITS.items()},
         "classes": [CLASS_NAMES[k] for k in SYNTHETIC_CLASSES],
         "class_frequencies": frequencies,
     }
@@ -119,15 +125,16 @@ def _is_replaceable(root: pathlib.Path) -> bool:
 
 
 def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source: int = 600,
-                          num_target_train: int = 600, num_target_val: int = 150, height: int = 64,
-                          width: int = 128, progress: bool = True) -> pathlib.Path:
+                          num_target_train: int = 600, num_target_val: int = 150, num_target_test: int = 300,
+                          height: int = 64, width: int = 128, progress: bool = True) -> pathlib.Path:
     """Render the synthetic GTA5-like / Cityscapes-like pair into `root` unless it is there; return `root`.
 
     Several processes may call this at once: one renders into a hidden sibling under a file lock and moves it
     into place with one rename, so nobody sees a half-written set and a crash leaves the old set or nothing.
     """
     params = {"seed": seed, "num_source": num_source, "num_target_train": num_target_train,
-              "num_target_val": num_target_val, "height": height, "width": width}
+              "num_target_val": num_target_val, "num_target_test": num_target_test, "height": height,
+              "width": width}
     for name, value in params.items():
         least = 16 if name in ("height", "width") else 0 if name == "seed" else 1
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
@@ -168,11 +175,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-source", type=int, default=600)
     parser.add_argument("--num-target-train", type=int, default=600)
     parser.add_argument("--num-target-val", type=int, default=150)
+    parser.add_argument("--num-target-test", type=int, default=300)
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=128)
     args = parser.parse_args(argv)
     root = ensure_synthetic_pair(args.root, seed=args.seed, num_source=args.num_source,
                                  num_target_train=args.num_target_train, num_target_val=args.num_target_val,
+                                 num_target_test=args.num_target_test,
                                  height=args.height, width=args.width)
     manifest = json.loads((root / "manifest.json").read_text())
     print(f"{root}  (version {manifest['version']})")
