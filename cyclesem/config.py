@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.experimental.callback import Callback
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from cyclesem.method.options import FP16_PRECISIONS, LossWeights, MethodOptions, SemanticClassifier
@@ -125,28 +123,6 @@ def register_configs() -> None:
 
 
 register_configs()
-
-
-class ValidateConfig(Callback):
-    """Hydra callback: range-check a single run, then the files it names (`cyclesem.preflight`), before Hydra
-    creates its output directory. ``task`` names the entry point (train, evaluate, predict, …)."""
-
-    def __init__(self, task: str = "train") -> None:
-        self.task = task
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from cyclesem.preflight import check_sweep_needs_multirun, preflight  # imports the dataset readers
-
-        try:
-            if self.task == "train":
-                validate(config)
-                check_sweep_needs_multirun(config)
-            preflight(config, self.task, run_dir=OmegaConf.select(config, "hydra.run.dir", default=None))
-        except ConfigError as err:
-            print(f"Config error: {err}", file=sys.stderr)
-            raise SystemExit(2) from None
-
-
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:

@@ -1,19 +1,21 @@
 """Checks on the files a run names, made before Hydra creates a run directory, a W&B run or a metrics.json.
 
-`cyclesem.config.ValidateConfig` (a Hydra callback in each entry point's YAML) calls :func:`preflight` for a
+`ValidateConfig` (a Hydra callback in each entry point's YAML) calls :func:`preflight` for a
 single run; `cyclesem.train` calls it again inside each job of a multirun. Every problem is a
 :class:`~cyclesem.config.ConfigError` whose one-line message names the key, the path and what was expected.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from cyclesem.config import ConfigError
+from cyclesem.config import ConfigError, validate
 from cyclesem.data.cityscapes import find_cityscapes_pairs
 from cyclesem.data.datamodule import split_labeled
 from cyclesem.data.gta5 import find_gta5_pairs, read_split_file
@@ -113,3 +115,21 @@ def preflight(cfg: DictConfig, task: str, run_dir: str | Path | None = None) -> 
             check_data(data, train_sides(data))
         elif task == "evaluate":
             check_data(data, ("target_val",))
+
+
+class ValidateConfig(Callback):
+    """Hydra callback: range-check a single run, then the files it names (:func:`preflight`), before Hydra
+    creates its output directory. ``task`` names the entry point (train, evaluate, predict, …)."""
+
+    def __init__(self, task: str = "train") -> None:
+        self.task = task
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            if self.task == "train":
+                validate(config)
+                check_sweep_needs_multirun(config)
+            preflight(config, self.task, run_dir=OmegaConf.select(config, "hydra.run.dir", default=None))
+        except ConfigError as err:
+            print(f"Config error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None

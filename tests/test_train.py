@@ -141,10 +141,10 @@ def test_the_test_stage_scores_the_held_out_split_with_the_selected_checkpoint(t
     """Selection on val, scores on test: the recorded test scores are those of the best-val checkpoint on the
     test split's images, which are not the val split's."""
     import torch
-    from cyclesem.method.metrics import scores_from_confusion
     from hydra.utils import instantiate
 
     from cyclesem.checkpoint import build_module, load_checkpoint, stored_data_config
+    from cyclesem.method.metrics import scores_from_confusion
 
     record = train(compose_train(["data.real_frac=0.5"], tmp_path, data_dir))
     assert record["test_split"].endswith("cityscapes/test") and record["selection_split"].endswith("cityscapes/val")
