@@ -20,7 +20,7 @@ from rich.progress import track
 from rich.table import Table
 
 from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
-from cyclesem.config import CONF_DIR, DataConfig
+from cyclesem.config import CONF_DIR, ConfigError, DataConfig
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.data.visualize import colorize, save_label_png, save_png
@@ -41,6 +41,8 @@ def _save_predictions(predictions: torch.Tensor, names: list[str], output_dir: P
 
 @torch.no_grad()
 def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    if cfg.split not in ("val", "test"):
+        raise ConfigError(f"split={cfg.split!r} is out of range: expected val or test")
     checkpoint = load_checkpoint(cfg.ckpt_path)
     module = build_module(checkpoint, cfg.ckpt_path)
     if cfg.get("data") is not None:  # data=...: composed without the train schema, which supplies its _target_
@@ -49,11 +51,12 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         data_config = OmegaConf.create(stored_data_config(checkpoint))
     datamodule = instantiate(data_config, val_batch_size=cfg.batch_size)
     datamodule.prepare_data()
-    datamodule.setup("validate")
+    datamodule.setup("test" if cfg.split == "test" else "validate")
+    loader = (datamodule.test_dataloader() if cfg.split == "test" else datamodule.val_dataloader())[0]
     device = resolve_device(cfg.device)
     segmenter = module.segmenter.to(device).eval()
     metrics = SegmentationMetrics(len(CLASS_NAMES)).to(device)
-    for batch in track(datamodule.val_dataloader()[0], description="evaluating"):
+    for batch in track(loader, description="evaluating"):
         image, label = batch["image"].to(device), batch["label"].to(device)
         logits = segmenter(image)  # (B, C, h, w)
         metrics.update(logits, label)
@@ -64,12 +67,13 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     scores = metrics.compute()
     record = {
         "checkpoint": str(cfg.ckpt_path),
-        "num_images": len(datamodule.val_set),
+        "split": datamodule.split_name(cfg.split),
+        "num_images": len(loader.dataset),
         **{k: float(scores[k]) for k in ("fwIoU", "mIoU", "pixel_acc")},
         "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)},
     }
     write_metrics(output_dir, record)
-    table = Table(title=f"{cfg.ckpt_path} on {record['num_images']} target val images")
+    table = Table(title=f"{cfg.ckpt_path} on {record['num_images']} images of {record['split']}")
     table.add_column("class")
     table.add_column("IoU", justify="right")
     for name, value in record["per_class_iou"].items():
@@ -85,7 +89,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
 def main(cfg: DictConfig) -> dict[str, Any]:
     try:
         return evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except (CheckpointError, DatasetError, FileNotFoundError) as err:
+    except (CheckpointError, ConfigError, DatasetError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
 

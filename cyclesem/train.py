@@ -163,6 +163,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in trainer.loggers:  # the W&B run config: seed, versions, commit and the resolved config
         logger.log_hyperparams(run_info)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    # the budget as fit ran it (testing loads the selected checkpoint, whose counters are its own)
+    budget = {"train_batches": model.train_batches, "segmenter_updates": model.segmenter_updates}
     val = _scores(trainer.callback_metrics, "val")
     test: dict[str, float] = {}
     best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "") or None
@@ -183,8 +185,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "selection_split": datamodule.split_name("val") if selected else None,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
-        "train_batches": model.train_batches,  # the budget, equal across methods (global_step is not)
-        "segmenter_updates": model.segmenter_updates,
+        **budget,  # equal across methods for one budget (global_step is not)
         "wall_time_s": round(time.time() - started, 1),
         "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
         "wandb_dir": wandb_dir,

@@ -149,6 +149,7 @@ def test_the_test_stage_scores_the_held_out_split_with_the_selected_checkpoint(t
     record = train(compose_train(["data.real_frac=0.5"], tmp_path, data_dir))
     assert record["test_split"].endswith("cityscapes/test") and record["selection_split"].endswith("cityscapes/val")
     assert record["test_checkpoint"].startswith("best val/mIoU") and record["best_checkpoint"] in record["test_checkpoint"]
+    assert record["train_batches"] == record["segmenter_updates"] == 2 * 4  # what fit ran, whichever epoch is tested
     checkpoint = load_checkpoint(record["best_checkpoint"])
     module = build_module(checkpoint).eval()
     datamodule = instantiate(stored_data_config(checkpoint))
