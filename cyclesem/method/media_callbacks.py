@@ -173,7 +173,9 @@ class ValSamples(L.Callback):
 
     @torch.no_grad()
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        val_set = getattr(trainer.datamodule, "val_set", None)
+        loaders = trainer.val_dataloaders  # the labelled val split first (then, maybe, the paired set)
+        first = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+        val_set = getattr(first, "dataset", None)  # the whole split, also when a DDP sampler shards it
         if (trainer.sanity_checking or not self.num_images or not trainer.loggers or not trainer.is_global_zero
                 or val_set is None or len(val_set) == 0):
             return
