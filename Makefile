@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cyclesem-installed
 ARGS   ?=
 
-.PHONY: install train test test-fast sweep sweep-low report bench lint format clean distclean
+.PHONY: install train test test-fast study sweep sweep-low report bench lint format clean distclean
 
 $(STAMP): pyproject.toml Makefile  # the install line below names the extras
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,14 +27,19 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(ARGS)
 
-## the real-fraction study: cyclesem and baseline × 11 fractions (see experiments/real_frac_sweep)
+## the real-fraction study under the protocol (README "Study protocol"); resumes from experiments/real_frac_study/runs
+study: $(STAMP)
+	$(PY) -m cyclesem.train -m +experiment=real_frac_study resume_sweep=true $(ARGS)
+	$(PY) -m cyclesem.report experiments/real_frac_study
+
+## the one-seed pilot sweeps from before the protocol (see experiments/real_frac_sweep)
 sweep: $(STAMP)
 	$(PY) -m cyclesem.train -m +experiment=real_frac_sweep $(ARGS)
 
 sweep-low: $(STAMP)
 	$(PY) -m cyclesem.train -m +experiment=real_frac_sweep_low $(ARGS)
 
-## collect a sweep: make report SWEEP=multirun/<date>/<time>
+## collect a sweep or a study: make report SWEEP=multirun/<date>/<time> (or SWEEP=experiments/<study>)
 report: $(STAMP)
 	$(PY) -m cyclesem.report $(SWEEP)
 
