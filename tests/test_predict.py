@@ -54,7 +54,7 @@ def test_predict_writes_three_outputs_per_image_and_evaluates_label_ids(smoke_ch
     # the same images through evaluate (the val loader, the stored data config): the same label ids
     eval_dir = tmp_path / "eval"
     evaluate(compose_config("evaluate", [f"ckpt_path={smoke_checkpoint}", f"paths.data_dir={data_dir}",
-                                         "save_label_ids=true", "device=cpu"], eval_dir), eval_dir)
+                                         "save_label_ids=true", "device=cpu", "split=val"], eval_dir), eval_dir)
     evaluated = sorted((eval_dir / "predictions" / "labelIds").glob("*_pred_labelIds.png"))
     assert len(evaluated) == 4
     for saved in evaluated:
@@ -98,8 +98,9 @@ def test_empty_folder_is_an_error(smoke_checkpoint, tmp_path):
 
 def test_evaluate_composes_and_runs_with_another_data_config(smoke_checkpoint, tmp_path, data_dir):
     """evaluate data=gta5_cityscapes (the dataset moved, or another one): used to stop at ${seed}."""
-    stored = evaluate(compose_config("evaluate", [f"ckpt_path={smoke_checkpoint}", f"paths.data_dir={data_dir}"],
-                                     tmp_path / "a"), tmp_path / "a")
+    # the val split: data=gta5_cityscapes scores Cityscapes' val split for both split=val and split=test
+    stored = evaluate(compose_config("evaluate", [f"ckpt_path={smoke_checkpoint}", f"paths.data_dir={data_dir}",
+                                                  "split=val"], tmp_path / "a"), tmp_path / "a")
     moved = tmp_path / "moved"
     shutil.copytree(data_dir / "synthetic" / "cityscapes", moved)
     cfg = compose_config("evaluate", [f"ckpt_path={smoke_checkpoint}", "data=gta5_cityscapes",
