@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -206,11 +205,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 def completed_record(output_dir: Path) -> dict[str, Any] | None:
     """The run's metrics.json when it finished with status completed, else None."""
-    try:
-        record = json.loads((output_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return record if record.get("status") == "completed" and record.get("test") is not None else None
+    record = read_record(output_dir / "metrics.json")
+    return record if record is not None and record.get("test") is not None else None
 
 
 def _fresh_run_dir(output_dir: Path) -> bool:
