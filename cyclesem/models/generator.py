@@ -4,6 +4,16 @@ Layout for ngf=64, n_blocks=9 (11,378,179 parameters):
     c7s1-64, d128, d256, 9 x R256, u128, u64, c7s1-3 -> tanh
 Instance norm without affine parameters and no running statistics, so a
 translated image depends only on itself, never on the batch it came in.
+
+That norm also makes the plain network blind to an image's global brightness and colour cast: instance norm
+removes any per-channel gain and offset of its input, and every path from input to output passes through one,
+so ``G(a·x + c) = G(x)``. Two options beside the CycleGAN layout (``conf/scale/synthetic.yaml`` turns both
+on; see README "Translation quality" for their measured effect):
+
+- ``input_skip=True``: the last 7x7 conv also sees the raw input image, so absolute colours and fine
+  detail reach the output directly and the network learns a correction of the input instead of re-drawing it;
+- ``upsample="resize"``: nearest-neighbour upsampling + 3x3 conv instead of transposed convolution
+  (Odena et al. 2016), which leaves no checkerboard pattern.
 """
 
 from __future__ import annotations
@@ -14,6 +24,18 @@ from torch import nn
 from cyclesem.models.init import init_gan_weights
 
 N_DOWNSAMPLING = 2  # two stride-2 convs: spatial size must be divisible by 2**2
+UPSAMPLING = ("transpose", "resize")
+
+
+def upsampling_layer(mode: str, in_channels: int, out_channels: int) -> nn.Module:
+    """(B, in, h, w) -> (B, out, 2h, 2w): a stride-2 transposed conv, or nearest resize + 3x3 conv."""
+    if mode == "transpose":
+        return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1,
+                                  output_padding=1, bias=True)
+    if mode == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                             nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=True))
+    raise ValueError(f"upsample must be one of {UPSAMPLING}, got {mode!r}")
 
 
 class ResnetBlock(nn.Module):
@@ -46,8 +68,11 @@ class ResnetGenerator(nn.Module):
         ngf: int = 64,
         n_blocks: int = 9,
         init_gain: float = 0.02,
+        upsample: str = "transpose",
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
+        upsampling_layer(upsample, 1, 1)  # a bad name fails here, before any layer is built
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0, got {n_blocks}")
         # bias=True everywhere: instance norm has no affine shift, CycleGAN keeps the conv bias
@@ -68,20 +93,19 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(c) for _ in range(n_blocks)]
         for i in range(N_DOWNSAMPLING):
             c = ngf * 2 ** (N_DOWNSAMPLING - i)
-            layers += [
-                nn.ConvTranspose2d(
-                    c, c // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=True
-                ),
-                nn.InstanceNorm2d(c // 2),
-                nn.ReLU(inplace=True),
-            ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, kernel_size=7, bias=True), nn.Tanh()]
-        self.model = nn.Sequential(*layers)
+            layers += [upsampling_layer(upsample, c, c // 2), nn.InstanceNorm2d(c // 2), nn.ReLU(inplace=True)]
+        # the output conv reads the features (B, ngf, H, W) and, with input_skip, the raw image beside them; without
+        # it the layers stay in one Sequential, so the parameter names are CycleGAN's (and older checkpoints load)
+        head = [nn.ReflectionPad2d(3),
+                nn.Conv2d(ngf + (in_channels if input_skip else 0), out_channels, kernel_size=7, bias=True), nn.Tanh()]
+        self.model = nn.Sequential(*layers) if input_skip else nn.Sequential(*layers, *head)
+        self.head = nn.Sequential(*head) if input_skip else None
         init_gan_weights(self, gain=init_gain)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         # image: (B, in_channels, H, W) -> stem (B, ngf, H, W) -> down (B, 4ngf, H/4, W/4)
-        # -> residual blocks (B, 4ngf, H/4, W/4) -> up (B, ngf, H, W) -> (B, out_channels, H, W) in [-1, 1]
+        # -> residual blocks (B, 4ngf, H/4, W/4) -> up (B, ngf, H, W) [-> concat the image (B, ngf + 3, H, W)]
+        # -> 7x7 conv + tanh (B, out_channels, H, W) in [-1, 1]
         h, w = image.shape[-2:]
         factor = 2**N_DOWNSAMPLING
         if h % factor or w % factor:
@@ -89,4 +113,6 @@ class ResnetGenerator(nn.Module):
                 f"ResnetGenerator needs height and width divisible by {factor}, got {h}x{w} "
                 "(crop or resize the images to a multiple of 4)"
             )
-        return self.model(image)
+        if self.head is None:
+            return self.model(image)
+        return self.head(torch.cat([self.model(image), image], dim=1))

@@ -56,3 +56,39 @@ def test_constructor_applies_gan_init():
     assert conv.weight.std().item() == pytest.approx(0.02, rel=0.01)
     assert conv.weight.mean().abs().item() < 1e-3
     assert torch.all(conv.bias == 0)
+
+
+def test_plain_generator_is_blind_to_global_gain_and_offset_but_input_skip_is_not():
+    # every path through the CycleGAN layout passes an instance norm, which removes a per-channel gain and offset:
+    # the plain network cannot reproduce an image's exposure (the synthetic pair varies it per image)
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 16, 32) * 2 - 1
+    darker = 0.6 * image - 0.2  # the same scene, under another exposure
+    plain = ResnetGenerator(ngf=8, n_blocks=1, init_gain=0.2).eval()
+    torch.testing.assert_close(plain(darker), plain(image), atol=1e-4, rtol=0)
+    skip = ResnetGenerator(ngf=8, n_blocks=1, init_gain=0.2, input_skip=True).eval()
+    assert (skip(darker) - skip(image)).abs().mean() > 0.01
+
+
+def test_input_skip_adds_three_input_channels_to_the_output_conv_only():
+    plain, skip = ResnetGenerator(ngf=8, n_blocks=1), ResnetGenerator(ngf=8, n_blocks=1, input_skip=True)
+    assert n_params(skip) - n_params(plain) == 3 * 3 * 7 * 7  # (in=3 image channels) x (out=3) x 7x7
+    assert skip(torch.randn(1, 3, 16, 32)).shape == (1, 3, 16, 32)
+
+
+def test_plain_generator_keeps_cyclegan_parameter_names():
+    # checkpoints written before the options existed still load into the default layout
+    names = set(ResnetGenerator(ngf=8, n_blocks=1).state_dict())
+    assert "model.1.weight" in names and not any(n.startswith("head.") for n in names)
+
+
+def test_resize_upsampling_replaces_transposed_convs():
+    gen = ResnetGenerator(ngf=8, n_blocks=1, upsample="resize")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in gen.modules())
+    assert sum(isinstance(m, torch.nn.Upsample) for m in gen.modules()) == 2
+    assert gen(torch.randn(2, 3, 20, 28)).shape == (2, 3, 20, 28)
+
+
+def test_unknown_upsampling_is_refused_by_name():
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        ResnetGenerator(upsample="bilinear")
