@@ -110,6 +110,9 @@ class TrainConfig:
     # torch threads for this job (intra- and inter-op); null: torch's default (every core). On a CPU float
     # results depend on it (reduction order), so it is part of a job's config and of its record.
     threads: Optional[int] = None
+    # validations per run, the last after the final epoch (trainer.check_val_every_n_epoch derives from it
+    # through ${val_interval:...}); null: every epoch. No validation at all with test_checkpoint=last.
+    val_points: Optional[int] = 3
 
 
 def jobs_per_machine(threads: int | None) -> int:
@@ -117,9 +120,29 @@ def jobs_per_machine(threads: int | None) -> int:
     return max(1, (os.cpu_count() or 1) // threads) if threads else 1
 
 
+def val_interval(max_epochs: int | None, val_points: int | None) -> int:
+    """``trainer.check_val_every_n_epoch`` for about ``val_points`` validations with the last after the final
+    epoch. Lightning validates after the epochs whose 1-based number is a multiple of the interval and never
+    forces one at the end, so the interval divides max_epochs: of its divisors, the one whose count of
+    validations (max_epochs / interval) is closest to val_points, ties to more validations — exactly
+    val_points whenever it divides max_epochs (48 epochs, 6 points: every 8th). null: every epoch."""
+    if val_points is None or max_epochs is None or max_epochs < 1:  # max_epochs -1: no end to validate at
+        return 1
+    _check(val_points >= 1, "val_points", val_points, "null (every epoch) or an integer >= 1")
+    divisors = [n for n in range(1, max_epochs + 1) if max_epochs % n == 0]
+    return min(divisors, key=lambda n: (abs(max_epochs // n - val_points), n))
+
+
+def selection_val_batches(test_checkpoint: TestCheckpoint | str) -> int | None:
+    """``trainer.limit_val_batches``: 0 (no validation) when no checkpoint is selected, else None (all)."""
+    return 0 if str(getattr(test_checkpoint, "value", test_checkpoint)) == TestCheckpoint.last.value else None
+
+
 def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     OmegaConf.register_new_resolver("jobs_per_machine", jobs_per_machine, replace=True)
+    OmegaConf.register_new_resolver("val_interval", val_interval, replace=True)
+    OmegaConf.register_new_resolver("selection_val_batches", selection_val_batches, replace=True)
 
 
 register_configs()
@@ -174,6 +197,8 @@ def validate(cfg: DictConfig) -> None:
     _check(threads is None or threads >= 1, "threads", threads, "null or an integer >= 1")
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     _check(max_epochs is None or max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
+    val_points = cfg.get("val_points")
+    _check(val_points is None or val_points >= 1, "val_points", val_points, "null (every epoch) or an integer >= 1")
     if model.semantic_classifier == SemanticClassifier.frozen:
         _check(model.segmenter_pretrain_epochs >= 1, "model.segmenter_pretrain_epochs",
                model.segmenter_pretrain_epochs, "an integer >= 1 when model.semantic_classifier=frozen")

@@ -56,6 +56,12 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and record.get("status") == "completed" else None
 
 
+def completed_record(output_dir: Path) -> dict[str, Any] | None:
+    """A job directory's metrics.json when it finished with status completed, else None."""
+    record = read_record(output_dir / "metrics.json")
+    return record if record is not None and record.get("test") is not None else None
+
+
 def write_record(study_dir: str | os.PathLike, key: str, record: Mapping[str, Any],
                  overrides: Sequence[str]) -> Path:
     """Write the job's record atomically (a killed job leaves no half file for the next resume to trust)."""

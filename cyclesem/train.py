@@ -33,7 +33,8 @@ from cyclesem.method.options import ClassWeighting, MethodOptions, SemanticClass
 from cyclesem.method.pretrain import pretrain_classifier
 from cyclesem.preflight import preflight
 from cyclesem.run_record import config_summary, environment_record, method_of, write_metrics
-from cyclesem.study import in_plan, job_key, read_record, record_path, write_record
+from cyclesem.study import completed_record, in_plan, job_key, read_record, record_path, write_record
+from cyclesem.sweep_progress import note_job_in_wandb
 
 
 def to_plain(cfg: DictConfig) -> dict:
@@ -203,12 +204,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-def completed_record(output_dir: Path) -> dict[str, Any] | None:
-    """The run's metrics.json when it finished with status completed, else None."""
-    record = read_record(output_dir / "metrics.json")
-    return record if record is not None and record.get("test") is not None else None
-
-
 def _fresh_run_dir(output_dir: Path) -> bool:
     """True when the directory holds only what Hydra wrote before the job started."""
     return output_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in output_dir.iterdir())
@@ -255,6 +250,8 @@ def main(cfg: DictConfig) -> dict[str, Any] | None:
         record = train(cfg)
         if cfg.study.dir is not None and rank_zero_only.rank == 0:
             write_record(cfg.study.dir, record_key, record, overrides)
+        if multirun and "wandb" in (cfg.logger or {}):  # the run's summary carries the sweep's progress
+            note_job_in_wandb(hydra_cfg.sweep.dir, record_key, record)
         return record
     except Exception as err:
         if rank_zero_only.rank == 0:

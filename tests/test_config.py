@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from cyclesem.config import ConfigError, validate
+from cyclesem.config import ConfigError, val_interval, validate
 from tests.conftest import CONF_DIR, REPO, compose_config
 
 
@@ -112,12 +112,34 @@ def test_default_config_matches_the_documented_defaults(tmp_path):
     ("model.loss.cycle=-1", "model.loss.cycle", ">= 0"),
     ("model.ema_decay=1.0", "model.ema_decay", "[0, 1)"),
     ("trainer.precision=16-mixed", "trainer.precision", "32-true or bf16-mixed"),
+    ("val_points=0", "val_points", "null (every epoch) or an integer >= 1"),
 ])
 def test_validate_names_key_and_range(override, key, expected, tmp_path):
     cfg = compose_config("train", [override], tmp_path)
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert key in str(err.value) and expected in str(err.value)
+
+
+@pytest.mark.parametrize("max_epochs,val_points,interval", [
+    (48, 6, 8), (48, 4, 12), (48, 1, 48), (6, 3, 2),  # val_points divides max_epochs: exactly that many
+    (48, 5, 8),  # 4 or 6 validations are as close: the more
+    (10, 3, 5), (7, 3, 7),  # the closest count whose interval divides max_epochs, so the last epoch is validated
+    (6, None, 1), (100, 200, 1),
+])
+def test_val_interval_ends_on_the_last_epoch(max_epochs, val_points, interval):
+    assert val_interval(max_epochs, val_points) == interval and max_epochs % interval == 0
+
+
+def test_val_points_set_the_trainer_unless_it_is_set_itself(tmp_path):
+    assert compose_config("train", [], tmp_path).trainer.check_val_every_n_epoch == 2  # 6 epochs, 3 points
+    cfg = compose_config("train", ["trainer.max_epochs=48", "val_points=4"], tmp_path)
+    assert cfg.trainer.check_val_every_n_epoch == 12 and cfg.trainer.limit_val_batches is None
+    assert compose_config("train", ["val_points=4", "trainer.check_val_every_n_epoch=5"],
+                          tmp_path).trainer.check_val_every_n_epoch == 5
+    assert compose_config("train", ["test_checkpoint=last"], tmp_path).trainer.limit_val_batches == 0
+    assert compose_config("train", ["test_checkpoint=last", "trainer.limit_val_batches=1.0"],
+                          tmp_path).trainer.limit_val_batches == 1.0
 
 
 def run_cli(*overrides: str) -> subprocess.CompletedProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -165,11 +166,26 @@ def test_the_test_stage_scores_the_held_out_split_with_the_selected_checkpoint(t
     assert scores["val"] != pytest.approx(scores["test"], abs=1e-6)
 
 
-def test_last_checkpoint_is_scored_without_selection(tmp_path, data_dir):
-    record = train(compose_train(["data.real_frac=0.5", "test_checkpoint=last", "trainer.max_epochs=1"], tmp_path,
-                                 data_dir))
+def val_epochs(run_dir) -> list[int]:
+    """The epochs the CSV logger holds a val/mIoU for."""
+    rows = csv.DictReader(next((run_dir / "csv").rglob("metrics.csv")).open())
+    return sorted({int(row["epoch"]) for row in rows if row.get("val/mIoU")})
+
+
+def test_last_checkpoint_is_scored_without_selection_or_validation(tmp_path, data_dir):
+    record = train(compose_train(["method=baseline", "data.real_frac=0.5", "test_checkpoint=last",
+                                  "trainer.max_epochs=2"], tmp_path, data_dir, logger="csv"))
     assert record["test_checkpoint"] == "last (no selection)" and record["selection_split"] is None
     assert record["test_split"].endswith("cityscapes/test") and 0.0 <= record["test"]["mIoU"] <= 1.0
+    assert record["val"] == {} and val_epochs(tmp_path) == []  # nothing to select, so no validation
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and read_metrics(tmp_path)["status"] == "completed"
+
+
+def test_val_points_validate_at_spread_epochs_ending_with_the_last(tmp_path, data_dir):
+    record = train(compose_train(["method=baseline", "data.real_frac=0.5", "trainer.max_epochs=4", "val_points=2"],
+                                 tmp_path, data_dir, logger="csv"))
+    assert val_epochs(tmp_path) == [1, 3] and record["epochs"] == 4  # 0-based: after the 2nd and the 4th epoch
+    assert record["best_checkpoint"] is not None and record["val"]["mIoU"] >= 0
 
 
 def test_every_method_preset_trains_with_the_same_segmenter_updates(tmp_path, data_dir):
