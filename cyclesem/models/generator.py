@@ -13,7 +13,11 @@ on; see README "Translation quality" for their measured effect):
 - ``input_skip=True``: the last 7x7 conv also sees the raw input image, so absolute colours and fine
   detail reach the output directly and the network learns a correction of the input instead of re-drawing it;
 - ``upsample="resize"``: nearest-neighbour upsampling + 3x3 conv instead of transposed convolution
-  (Odena et al. 2016), which leaves no checkerboard pattern.
+  (Odena et al. 2016), which leaves no checkerboard pattern;
+- ``residual=True``: the output conv predicts a correction ``z`` of the input in tanh's pre-activation space,
+  ``G(x) = tanh(atanh(x) + z)``, and starts at zero, so the generator starts as the identity: a sharp image
+  from the first step, which the adversarial loss then restyles (the plain layout starts as a blur and has to
+  learn to draw the scene back before it can restyle it).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cyclesem.models.init import init_gan_weights
 
 N_DOWNSAMPLING = 2  # two stride-2 convs: spatial size must be divisible by 2**2
 UPSAMPLING = ("transpose", "resize")
+ATANH_LIMIT = 0.995  # residual mode: |x| is clamped below 1 before atanh (atanh(±1) = ±inf)
 
 
 def upsampling_layer(mode: str, in_channels: int, out_channels: int) -> nn.Module:
@@ -70,6 +75,7 @@ class ResnetGenerator(nn.Module):
         init_gain: float = 0.02,
         upsample: str = "transpose",
         input_skip: bool = False,
+        residual: bool = False,
     ) -> None:
         super().__init__()
         upsampling_layer(upsample, 1, 1)  # a bad name fails here, before any layer is built
@@ -94,18 +100,28 @@ class ResnetGenerator(nn.Module):
         for i in range(N_DOWNSAMPLING):
             c = ngf * 2 ** (N_DOWNSAMPLING - i)
             layers += [upsampling_layer(upsample, c, c // 2), nn.InstanceNorm2d(c // 2), nn.ReLU(inplace=True)]
-        # the output conv reads the features (B, ngf, H, W) and, with input_skip, the raw image beside them; without
-        # it the layers stay in one Sequential, so the parameter names are CycleGAN's (and older checkpoints load)
+        if residual and in_channels != out_channels:
+            raise ValueError(f"residual=True corrects the input image: in_channels ({in_channels}) must equal "
+                             f"out_channels ({out_channels})")
+        self.input_skip, self.residual = input_skip, residual
+        # the output conv reads the features (B, ngf, H, W) and, with input_skip, the raw image beside them. In the
+        # CycleGAN layout (neither option) the layers stay in one Sequential, so the parameter names are CycleGAN's
+        # and older checkpoints load
         head = [nn.ReflectionPad2d(3),
-                nn.Conv2d(ngf + (in_channels if input_skip else 0), out_channels, kernel_size=7, bias=True), nn.Tanh()]
-        self.model = nn.Sequential(*layers) if input_skip else nn.Sequential(*layers, *head)
-        self.head = nn.Sequential(*head) if input_skip else None
+                nn.Conv2d(ngf + (in_channels if input_skip else 0), out_channels, kernel_size=7, bias=True),
+                nn.Identity() if residual else nn.Tanh()]
+        plain = not (input_skip or residual)
+        self.model = nn.Sequential(*layers, *head) if plain else nn.Sequential(*layers)
+        self.head = None if plain else nn.Sequential(*head)
         init_gan_weights(self, gain=init_gain)
+        if residual:  # z = 0: the identity at the start
+            nn.init.zeros_(self.head[1].weight)
+            nn.init.zeros_(self.head[1].bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         # image: (B, in_channels, H, W) -> stem (B, ngf, H, W) -> down (B, 4ngf, H/4, W/4)
         # -> residual blocks (B, 4ngf, H/4, W/4) -> up (B, ngf, H, W) [-> concat the image (B, ngf + 3, H, W)]
-        # -> 7x7 conv + tanh (B, out_channels, H, W) in [-1, 1]
+        # -> 7x7 conv + tanh (B, out_channels, H, W) in [-1, 1] (residual: tanh(atanh(image) + 7x7 conv))
         h, w = image.shape[-2:]
         factor = 2**N_DOWNSAMPLING
         if h % factor or w % factor:
@@ -115,4 +131,8 @@ class ResnetGenerator(nn.Module):
             )
         if self.head is None:
             return self.model(image)
-        return self.head(torch.cat([self.model(image), image], dim=1))
+        features = self.model(image)  # (B, ngf, H, W)
+        out = self.head(torch.cat([features, image], dim=1) if self.input_skip else features)
+        if self.residual:  # out is z, the correction of the image in pre-tanh space
+            return torch.tanh(torch.atanh(image.clamp(-ATANH_LIMIT, ATANH_LIMIT)) + out)
+        return out

@@ -92,3 +92,28 @@ def test_resize_upsampling_replaces_transposed_convs():
 def test_unknown_upsampling_is_refused_by_name():
     with pytest.raises(ValueError, match="upsample must be one of"):
         ResnetGenerator(upsample="bilinear")
+
+
+def test_residual_generator_starts_as_the_identity_and_learns_a_correction():
+    torch.manual_seed(0)
+    gen = ResnetGenerator(ngf=8, n_blocks=1, residual=True, upsample="resize")
+    image = torch.rand(2, 3, 16, 32) * 1.8 - 0.9  # inside the atanh clamp: the identity is exact
+    torch.testing.assert_close(gen(image), image, atol=1e-5, rtol=0)
+    target = image.flip(-1)  # something else to become: the correction must move away from the identity
+    opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    before = (gen(image) - target).abs().mean().item()
+    for _ in range(20):
+        loss = (gen(image) - target).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.8 * before
+    saturated = torch.ones(1, 3, 16, 32)
+    saturated[..., ::2] = -1.0
+    out = gen(saturated)
+    assert torch.isfinite(out).all() and out.abs().max() <= 1.0  # ±1 pixels: clamped before atanh, no inf
+
+
+def test_residual_needs_as_many_output_as_input_channels():
+    with pytest.raises(ValueError, match="in_channels .1. must equal out_channels .3."):
+        ResnetGenerator(in_channels=1, out_channels=3, residual=True)
