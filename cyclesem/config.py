@@ -178,6 +178,7 @@ def validate(cfg: DictConfig) -> None:
     _check(model.semantic_warmup_epochs >= 0, "model.semantic_warmup_epochs", model.semantic_warmup_epochs,
            "an integer >= 0")
     _check(model.pool_size >= 0, "model.pool_size", model.pool_size, "an integer >= 0")
+    _check(model.disc_noise >= 0, "model.disc_noise", model.disc_noise, "a float >= 0")
     _check(model.max_nonfinite_steps >= 1, "model.max_nonfinite_steps", model.max_nonfinite_steps,
            "an integer >= 1")
     _check(_finite(model.decay_start_frac) and 0.0 <= model.decay_start_frac <= 1.0, "model.decay_start_frac",

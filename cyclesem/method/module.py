@@ -227,8 +227,8 @@ class CycleSemModule(L.LightningModule):
         target_image, target_label = _side(batch, "target")
         w = self.weights
         with frozen(self.disc_s, self.disc_t):
-            loss_gan = (gan_loss(self.disc_t(fakes.source_as_target), True, self.options.gan_mode)
-                        + gan_loss(self.disc_s(fakes.target_as_source), True, self.options.gan_mode))
+            loss_gan = (gan_loss(self.judge(self.disc_t, fakes.source_as_target), True, self.options.gan_mode)
+                        + gan_loss(self.judge(self.disc_s, fakes.target_as_source), True, self.options.gan_mode))
         loss_cycle = cycle_loss(fakes.source_rec, source_image) + cycle_loss(fakes.target_rec, target_image)
         total = w.gan * loss_gan + w.cycle * loss_cycle
         logs.update(g_gan=loss_gan.detach(), g_cycle=loss_cycle.detach())
@@ -268,13 +268,23 @@ class CycleSemModule(L.LightningModule):
         opt_g.step()
         return fused, True
 
+    def judge(self, discriminator: nn.Module, image: Tensor) -> Tensor:
+        """Patch logits of `discriminator` on (B, 3, H, W) images, real or fake, with instance noise of std
+        ``disc_noise`` added first (Sønderby et al. 2016): the discriminator cannot tell the domains apart by
+        pixel noise a deterministic generator cannot draw, so it judges colour and layout instead."""
+        if self.options.disc_noise > 0:
+            image = image + self.options.disc_noise * torch.randn_like(image)
+        return discriminator(image)
+
     def discriminator_step(self, opt_d, fakes: Fakes, source_image: Tensor, target_image: Tensor, logs: dict) -> bool:
         if not self.finite_on_all_ranks(fakes.source_as_target, fakes.target_as_source):
             return False  # a broken fake batch must not enter the pools, where it would outlive this step
         pooled_target = self.pool_t.query(fakes.source_as_target.detach())  # (B, 3, H, W) fakes in the target domain
         pooled_source = self.pool_s.query(fakes.target_as_source.detach())
-        loss_d_t = discriminator_loss(self.disc_t(target_image), self.disc_t(pooled_target), self.options.gan_mode)
-        loss_d_s = discriminator_loss(self.disc_s(source_image), self.disc_s(pooled_source), self.options.gan_mode)
+        loss_d_t = discriminator_loss(self.judge(self.disc_t, target_image), self.judge(self.disc_t, pooled_target),
+                                      self.options.gan_mode)
+        loss_d_s = discriminator_loss(self.judge(self.disc_s, source_image), self.judge(self.disc_s, pooled_source),
+                                      self.options.gan_mode)
         total = loss_d_t + loss_d_s
         logs.update(d_target=loss_d_t.detach(), d_source=loss_d_s.detach())
         if not self.finite_on_all_ranks(total):

@@ -84,6 +84,7 @@ class MethodOptions:
     pretrain_on: PretrainOn = PretrainOn.source  # `frozen`: which labelled images
     semantic_warmup_epochs: int = 0  # GAN + cycle only for this many epochs
     pool_size: int = 50
+    disc_noise: float = 0.0  # std of Gaussian instance noise on every discriminator input ([-1, 1] pixels)
     class_weights: ClassWeighting = ClassWeighting.none  # train.build computes them from the labelled set
     max_nonfinite_steps: int = 10
     gradient_clip_val: Optional[float] = None  # noqa: UP045 (OmegaConf reads this annotation)

@@ -288,3 +288,28 @@ def test_fp16_mixed_precision_is_refused_with_a_message():
     module.trainer = SimpleNamespace(precision="16-mixed")  # Lightning itself refuses fp16 on a CPU
     with pytest.raises(ValueError, match="32-true or bf16-mixed"):
         module.setup("fit")
+
+
+def test_instance_noise_reaches_every_discriminator_input_with_its_std():
+    seen: list[torch.Tensor] = []
+
+    class Recorder(torch.nn.Module):  # a "discriminator" that keeps what it was shown
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, image):
+            seen.append(image.detach().clone())
+            return image.mean((1, 2, 3), keepdim=True) * self.scale
+
+    image = torch.zeros(4, 3, 16, 16)
+    quiet, noisy = make_module(), make_module(disc_noise=0.1)
+    assert torch.equal(quiet.judge(Recorder(), image), torch.zeros(4, 1, 1, 1))
+    noisy.judge(Recorder(), image)
+    assert abs(seen[-1].std().item() - 0.1) < 0.01
+    # both steps go through judge: a real batch and a pooled fake batch per discriminator, one fake each in G's step
+    noisy.disc_s, noisy.disc_t = Recorder(), Recorder()
+    noisy.optimizers = without_trainer(noisy).optimizers  # optimizers over the recorders' parameters
+    seen.clear()
+    noisy.training_step(make_batch(), 0)
+    assert len(seen) == 6 and all(s.std() > 0.05 for s in seen)
