@@ -132,11 +132,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 MOVED_TARGETS = {"cyclesem.module.CycleSemModule": "cyclesem.method.module.CycleSemModule"}
 
 
-def build_module(checkpoint: dict[str, Any], path: str | Path = "<checkpoint>") -> CycleSemModule:
-    """Rebuild the module from the config stored in the checkpoint and load its weights."""
+def build_module(checkpoint: dict[str, Any], path: str | Path = "<checkpoint>", **from_data: Any) -> CycleSemModule:
+    """Rebuild the module from the config stored in the checkpoint and load its weights; `from_data` are objects
+    the checkpoint does not hold (the translation score's ``reference``)."""
     model_config = dict(checkpoint[CHECKPOINT_KEY]["model_config"])
     model_config["_target_"] = MOVED_TARGETS.get(model_config["_target_"], model_config["_target_"])
-    module = instantiate_module(model_config)
+    module = instantiate_module(model_config, **from_data)
     missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {path} does not match its own model config: missing "
@@ -146,3 +147,8 @@ def build_module(checkpoint: dict[str, Any], path: str | Path = "<checkpoint>") 
 
 def stored_data_config(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     return checkpoint[CHECKPOINT_KEY].get("data_config")
+
+
+def stored_reference_config(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's resolved ``reference.*`` (None: it had no translation score, or predates it)."""
+    return checkpoint[CHECKPOINT_KEY].get("reference_config")

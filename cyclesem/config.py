@@ -16,7 +16,13 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from cyclesem.method.options import FP16_PRECISIONS, LossWeights, MethodOptions, SemanticClassifier
+from cyclesem.method.options import (
+    FP16_PRECISIONS,
+    ClassWeighting,
+    LossWeights,
+    MethodOptions,
+    SemanticClassifier,
+)
 
 # the YAML configs, by absolute path: `python -m cyclesem.<name>` and the `cyclesem-<name>` console scripts (whose
 # Hydra would otherwise look for a `conf` Python package) find the same files
@@ -76,6 +82,25 @@ class DataConfig:
 
 
 @dataclass
+class ReferenceConfig:
+    """``reference.*``: the translation score's reference segmenter (cyclesem/method/reference.py), trained on the
+    target train split (``train_set``) or loaded (``checkpoint``); values in conf/reference/<data>.yaml."""
+
+    cache_dir: str = MISSING  # <cache_dir>/<key>/ holds segmenter.pt and reference.json
+    checkpoint: Optional[str] = None  # a segmenter trained elsewhere: nothing is trained
+    prefix: str = "segmenter."  # with checkpoint: the segmenter's keys in the file ("" for a plain state_dict)
+    pair_manifest: Optional[str] = None  # the synthetic pair's manifest.json: its VERSION and params are keyed
+    segmenter: Any = MISSING
+    optimizer: Any = None
+    batches: Optional[int] = None  # training budget (one batch = one optimizer step)
+    batch_size: Optional[int] = None
+    class_weights: ClassWeighting = ClassWeighting.none
+    seed: int = 0  # the reference's own: the same for every run seed
+    train_set: Any = None  # null (and no checkpoint): no reference, no translation score
+    val_set: Any = None  # scored once after training for reference.json; never selected on
+
+
+@dataclass
 class PathsConfig:
     data_dir: str = "${oc.env:CYCLESEM_DATA_DIR,data}"
     output_dir: str = "${hydra:runtime.output_dir}"
@@ -107,6 +132,7 @@ class TrainConfig:
     sweep_name: Optional[str] = None  # W&B group; a sweep sets it so its jobs share one
     tags: list[str] = field(default_factory=list)
     study: StudyConfig = field(default_factory=StudyConfig)
+    reference: Optional[ReferenceConfig] = None  # null: no translation score
     # torch threads for this job (intra- and inter-op); null: torch's default (every core). On a CPU float
     # results depend on it (reduction order), so it is part of a job's config and of its record.
     threads: Optional[int] = None
@@ -200,6 +226,11 @@ def validate(cfg: DictConfig) -> None:
     _check(max_epochs is None or max_epochs >= 1, "trainer.max_epochs", max_epochs, "an integer >= 1")
     val_points = cfg.get("val_points")
     _check(val_points is None or val_points >= 1, "val_points", val_points, "null (every epoch) or an integer >= 1")
+    reference = cfg.get("reference")
+    if reference is not None and reference.get("checkpoint") is None and reference.get("train_set") is not None:
+        for key in ("batches", "batch_size"):
+            _check(reference[key] is not None and reference[key] >= 1, f"reference.{key}", reference[key],
+                   "an integer >= 1 (the reference is trained)")
     if model.semantic_classifier == SemanticClassifier.frozen:
         _check(model.segmenter_pretrain_epochs >= 1, "model.segmenter_pretrain_epochs",
                model.segmenter_pretrain_epochs, "an integer >= 1 when model.semantic_classifier=frozen")

@@ -1,4 +1,6 @@
-"""Evaluate a checkpoint's segmenter on the target val split: fwIoU, mIoU, per-class IoU, pixel accuracy.
+"""Evaluate a checkpoint's segmenter on the target val split: fwIoU, mIoU, per-class IoU, pixel accuracy; and,
+where the data has a paired set, its translation G_S→T: translation_l1, translation_score and translation_gain with
+the reference segmenter the training run used (read from its cache, never trained here).
 
     python -m cyclesem.evaluate ckpt_path=outputs/.../checkpoints/last.ckpt [save_predictions=true]
 """
@@ -19,13 +21,21 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
+from cyclesem.checkpoint import (
+    CheckpointError,
+    build_module,
+    load_checkpoint,
+    stored_data_config,
+    stored_reference_config,
+)
 from cyclesem.config import CONF_DIR, ConfigError, DataConfig
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.data.visualize import colorize, save_label_png, save_png
 from cyclesem.device import resolve_device
 from cyclesem.method.metrics import SegmentationMetrics
+from cyclesem.method.module import CycleSemModule
+from cyclesem.method.reference import translation_reference
 from cyclesem.report.tables import percent
 from cyclesem.run_record import write_metrics
 
@@ -44,7 +54,6 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     if cfg.split not in ("val", "test"):
         raise ConfigError(f"split={cfg.split!r} is out of range: expected val or test")
     checkpoint = load_checkpoint(cfg.ckpt_path)
-    module = build_module(checkpoint, cfg.ckpt_path)
     if cfg.get("data") is not None:  # data=...: composed without the train schema, which supplies its _target_
         data_config = OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.to_container(cfg.data, resolve=True))
     else:
@@ -52,8 +61,16 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     datamodule = instantiate(data_config, val_batch_size=cfg.batch_size)
     datamodule.prepare_data()
     datamodule.setup("test" if cfg.split == "test" else "validate")
-    loader = (datamodule.test_dataloader() if cfg.split == "test" else datamodule.val_dataloader())[0]
+    loaders = datamodule.test_dataloader() if cfg.split == "test" else datamodule.val_dataloader()
+    loader = loaders[0]
     device = resolve_device(cfg.device)
+    reference_config = stored_reference_config(checkpoint)
+    reference = translation_reference(reference_config, datamodule.paired_set, device, batch_size=cfg.batch_size,
+                                      train=False) if cfg.translation else None
+    if cfg.translation and reference_config is not None and reference is None:
+        print(f"no cached translation reference under {reference_config['cache_dir']}: no translation_score "
+              "(build it with `python -m cyclesem.reference`)")
+    module = build_module(checkpoint, cfg.ckpt_path, reference=reference)
     segmenter = module.segmenter.to(device).eval()
     metrics = SegmentationMetrics(len(CLASS_NAMES)).to(device)
     for batch in track(loader, description="evaluating"):
@@ -72,6 +89,8 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         **{k: float(scores[k]) for k in ("fwIoU", "mIoU", "pixel_acc")},
         "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)},
     }
+    if cfg.translation and module.has_gan and len(loaders) > 1:
+        record.update(translation_scores(module, loaders[1], device))
     write_metrics(output_dir, record)
     table = Table(title=f"{cfg.ckpt_path} on {record['num_images']} images of {record['split']}")
     table.add_column("class")
@@ -80,9 +99,32 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         table.add_row(name, percent(None if math.isnan(value) else value))  # nan: absent from truth and prediction
     for key in ("fwIoU", "mIoU", "pixel_acc"):
         table.add_row(f"[bold]{key}", f"[bold]{percent(record[key])}")
+    for key in ("translation_score", "translation_gain"):
+        if key in record:
+            table.add_row(f"[bold]{key}", f"[bold]{percent(record[key])}")
+    if "translation_l1" in record:
+        table.add_row("[bold]translation_l1", f"[bold]{record['translation_l1']:.3f}")
     Console().print(table)
     print(f"metrics: {output_dir / 'metrics.json'}")
     return record
+
+
+@torch.no_grad()
+def translation_scores(module: CycleSemModule, paired_loader, device: torch.device) -> dict[str, float]:
+    """translation_l1, translation_score and translation_gain of the module's G_S→T on the paired set, computed by
+    the module's own evaluation step (the score only with a reference)."""
+    module.to(device).eval()
+    for batch in track(paired_loader, description="scoring translations"):
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        module.eval_step(batch, 1, module.test_metrics, module.test_translation, module.test_translation_score)
+    scores: dict[str, float] = {}
+    if module.test_translation.update_count > 0:
+        scores["translation_l1"] = float(module.test_translation.compute())
+    if module.test_translation_score.update_count > 0:
+        scores["translation_score"] = float(module.test_translation_score.compute()["mIoU"])
+        if module.reference.has_gain:
+            scores["translation_gain"] = module.reference.gain(scores["translation_score"])
+    return scores
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")

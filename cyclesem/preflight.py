@@ -40,6 +40,14 @@ def check_checkpoint(ckpt_path: Any, run_dir: str | Path | None = None) -> None:
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist: expected {_CHECKPOINT}")
 
 
+def check_reference(reference: Any) -> None:
+    """A loaded reference segmenter (reference.checkpoint) names an existing file; a trained one is built later."""
+    checkpoint = reference.get("checkpoint") if reference is not None else None
+    if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
+        raise ConfigError(f"reference.checkpoint={checkpoint} does not exist: expected the weights of a segmenter "
+                          "trained on the target train split (a cyclesem checkpoint or a state_dict file)")
+
+
 def check_input_dir(input_dir: Any) -> None:
     try:
         list_images(input_dir)
@@ -113,6 +121,7 @@ def preflight(cfg: DictConfig, task: str, run_dir: str | Path | None = None) -> 
     if data is not None:
         if task == "train":
             check_data(data, train_sides(data))
+            check_reference(cfg.get("reference"))
         elif task == "evaluate":
             check_data(data, ("target_val",))
 

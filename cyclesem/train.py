@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cyclesem.checkpoint import AtomicCheckpointIO
@@ -31,6 +31,8 @@ from cyclesem.method.losses import class_weights_from_counts
 from cyclesem.method.module import CycleSemModule
 from cyclesem.method.options import ClassWeighting, MethodOptions, SemanticClassifier, stylized_loss_weight
 from cyclesem.method.pretrain import pretrain_classifier
+from cyclesem.method.reference import translation_reference
+from cyclesem.method.translation_score import TranslationReference
 from cyclesem.preflight import preflight
 from cyclesem.run_record import config_summary, environment_record, method_of, write_metrics
 from cyclesem.study import completed_record, in_plan, job_key, read_record, record_path, write_record
@@ -45,22 +47,25 @@ def to_plain(cfg: DictConfig) -> dict:
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Objects from config: the datamodule, the module and a Trainer with loggers and callbacks.
 
-    What the module needs from the data is computed here and passed in as numbers: the class weights, the
-    stylized-loss weight (``model.loss.seg_source_rule``); and the ``frozen`` classifier is pre-trained here
-    on the labelled sets, as its own Lightning stage (not when resuming: the checkpoint holds it).
+    What the module needs from the data is computed here and passed in as numbers and objects: the class weights,
+    the stylized-loss weight (``model.loss.seg_source_rule``), the translation score's frozen reference segmenter
+    with its anchors (trained once and cached, `cyclesem.method.reference`); and the ``frozen`` classifier is
+    pre-trained here on the labelled sets, as its own Lightning stage (not when resuming: the checkpoint holds it).
     """
     datamodule = instantiate(cfg.data)
     options = MethodOptions.from_mapping(cfg.model)
     class_weight = labelled_class_weights(datamodule, options.class_weights)
-    model = instantiate_module(cfg.model, class_weight=class_weight,
-                               seg_source_weight=stylized_loss_weight(options.loss, cfg.data.real_frac))
-    model.model_config, model.data_config = to_plain(cfg.model), to_plain(cfg.data)
     loggers = [instantiate(c) for c in (cfg.logger or {}).values() if c is not None and "_target_" in c]
     callbacks = [instantiate(c) for c in (cfg.callbacks or {}).values() if c is not None and "_target_" in c]
     if not loggers:  # LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     extra = {} if "plugins" in cfg.trainer else {"plugins": [AtomicCheckpointIO()]}  # a kill mid-save keeps the old file
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **extra)
+    reference = paired_set_reference(cfg, datamodule, trainer) if options.style_transfer else None
+    model = instantiate_module(cfg.model, class_weight=class_weight, reference=reference,
+                               seg_source_weight=stylized_loss_weight(options.loss, cfg.data.real_frac))
+    model.model_config, model.data_config = to_plain(cfg.model), to_plain(cfg.data)
+    model.reference_config = to_plain(cfg.reference) if reference is not None else None
     if model.sem_net is not None and options.semantic_classifier == SemanticClassifier.frozen and cfg.ckpt_path is None:
         pretrain_frozen_classifier(model, datamodule, options, trainer)
     return datamodule, model, trainer
@@ -76,6 +81,32 @@ def labelled_class_weights(datamodule: DomainMixDataModule, mode: ClassWeighting
     rank_zero_info(f"class weights ({mode.value}): "
                    + ", ".join(f"{n}={w:.2f}" for n, w in zip(CLASS_NAMES, weights.tolist(), strict=True)))
     return weights
+
+
+def paired_set_reference(cfg: DictConfig, datamodule: DomainMixDataModule,
+                         trainer: L.Trainer) -> TranslationReference | None:
+    """The translation score's reference (``reference.*``) with its anchors on the data's paired set, trained on
+    this process's training device the first time and read from its cache after; None without a paired set or
+    with ``reference=null``."""
+    if cfg.get("reference") is None:
+        return None
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    if datamodule.paired_set is None:
+        if cfg.reference.get("checkpoint") is not None:
+            rank_zero_warn(f"reference.checkpoint={cfg.reference.checkpoint} is set but data.paired is null: no "
+                           "translation score (set data.paired, see conf/data/gta5_cityscapes.yaml)")
+        return None
+    reference = translation_reference(to_plain(cfg.reference), datamodule.paired_set, trainer.strategy.root_device,
+                                      batch_size=datamodule.val_batch_size)
+    if reference is not None:
+        rank_zero_info(f"translation reference {reference.key}: floor {reference.floor:.4f}, ceiling "
+                       f"{reference.ceiling if reference.ceiling is None else round(reference.ceiling, 4)}")
+        if reference.ceiling is not None and not reference.has_gain:
+            rank_zero_warn(f"translation reference {reference.key}: its ceiling ({reference.ceiling:.4f}) is not above "
+                           f"its floor ({reference.floor:.4f}), so no translation_gain is logged: give it a larger "
+                           "reference.batches")
+    return reference
 
 
 def pretrain_frozen_classifier(model: CycleSemModule, datamodule: DomainMixDataModule, options: MethodOptions,
@@ -189,6 +220,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_s": round(time.time() - started, 1),
         "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
         "wandb_dir": wandb_dir,
+        # the translation score's reference: its cache key and anchors (None: no translation score)
+        "translation_reference": None if model.reference is None else {
+            "key": model.reference.key, "floor": model.reference.floor, "ceiling": model.reference.ceiling},
         **config_summary(cfg),
         **environment_record(cfg.seed),
     }

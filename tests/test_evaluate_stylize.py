@@ -33,6 +33,8 @@ def test_evaluate_reproduces_the_test_metrics(trained_run, tmp_path, data_dir):
     result = evaluate(cfg, tmp_path)
     assert result["mIoU"] == pytest.approx(record["test"]["mIoU"], abs=1e-6)
     assert result["fwIoU"] == pytest.approx(record["test"]["fwIoU"], abs=1e-6)
+    for key in ("translation_l1", "translation_score", "translation_gain"):  # the paired set, the cached reference
+        assert result[key] == pytest.approx(record["test"][key], abs=1e-6), key
     colour = sorted((tmp_path / "predictions" / "color").glob("*.png"))
     label_ids = sorted((tmp_path / "predictions" / "labelIds").glob("*_pred_labelIds.png"))
     assert len(colour) == len(label_ids) == result["num_images"] == 4

@@ -43,6 +43,9 @@ CASES = {
                                "data.target_train.root={data}/synthetic/cityscapes holds 12"),
     "train checkpoint missing": ("train", ["ckpt_path={tmp}/missing.ckpt"],
                                  "ckpt_path={tmp}/missing.ckpt does not exist: expected a checkpoint file"),
+    "reference checkpoint missing": ("train", ["+experiment=smoke", "paths.data_dir={data}",
+                                              "reference.checkpoint={tmp}/missing.ckpt"],
+                                     "reference.checkpoint={tmp}/missing.ckpt does not exist: expected the weights"),
     "resume without its run": ("train", ["ckpt_path=last"], "ckpt_path=last: outputs/"),
     "sweep preset without -m": ("train", ["+experiment=real_frac_sweep"],
                                 "+experiment=real_frac_sweep is a sweep (model, data.real_frac, seed) but this is a "

@@ -30,7 +30,8 @@ def test_fast_dev_run(model, real_frac, tmp_path, data_dir):
     for split in ("val", "test"):
         assert 0.0 <= record[split]["mIoU"] <= 1.0 and 0.0 <= record[split]["fwIoU"] <= 1.0
     for split in ("val", "test"):  # paired synthetic scenes, generators only
-        assert ("translation_l1" in record[split]) == (model == "cyclesem")
+        for key in ("translation_l1", "translation_score"):
+            assert (key in record[split]) == (model == "cyclesem"), key
 
 
 def test_fast_dev_run_unlabeled_target(tmp_path, data_dir):
@@ -134,7 +135,7 @@ def test_cli_trains_and_reports(tmp_path, data_dir):
     assert list((run_dir / "csv").rglob("panels/step*.png")), "image panels are written for the CSV logger"
     metrics_csv = next((run_dir / "csv").rglob("metrics.csv")).read_text()
     for key in ("train/g_gan_step", "train/d_target_step", "train/seg_source_step", "val/mIoU", "val/iou_road",
-                "val/translation_l1", "lr-Adam"):
+                "val/translation_l1", "val/translation_score", "val/translation_gain", "lr-Adam"):
         assert key in metrics_csv, key
 
 

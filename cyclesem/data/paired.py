@@ -1,9 +1,12 @@
-"""Source images next to a known rendering of the same scene in another style.
+"""Source images next to a known rendering of the same scene in another style, and the source labels.
 
 The synthetic pair writes each GTA5-layout frame twice — ``gta5/images`` and
 ``gta5_as_cityscapes/images`` — so a translation ``gen_s2t(source_image)`` can be compared
-with the true ``paired_image``. Both images of an item go through the same geometric
-transform, otherwise the comparison measures the crop, not the translation.
+with the true ``paired_image`` (translation L1), and the source label beside it lets a fixed
+target-domain segmenter score the translation (the FCN-score, ``translation_score``). The images
+and the label of an item go through the same geometric transform, otherwise the comparison
+measures the crop, not the translation. Without paired renders (real GTA5) an item has the
+source image and label only.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import albumentations as A
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from cyclesem.data.image_io import DatasetError, read_rgb
+from cyclesem.data.segmentation_dataset import read_train_ids_checked
 from cyclesem.data.transforms import normalize_to_tensor
 
 # albumentations replays every image-target transform on this key with the same random draw
@@ -23,31 +28,38 @@ _PAIRED_TARGET = {"paired_image": "image"}
 
 
 class PairedImages(Dataset):
-    """Items ``{"source_image": (3, H, W), "paired_image": (3, H, W), "name": str}`` in [-1, 1].
+    """Items ``{"source_image": (3, H, W), "paired_image": (3, H, W), "label": (H, W), "name": str}``.
 
-    Pairs are the ``*.png`` names present in both folders, sorted; ``limit`` keeps the first ones.
-    A ``transform`` (albumentations ``Compose``) gets ``paired_image`` registered as a second image target.
+    Images are in [-1, 1]; ``label`` holds trainIds (255 = ignore) read from ``label_dir`` (GTA5 layout: Cityscapes
+    label ids, mapped as `GTA5Dataset` maps them) and is present only with a ``label_dir``; ``paired_image`` only
+    with a ``paired_dir``. Items are the ``*.png`` names present in every given folder, sorted; ``limit`` keeps
+    the first ones. A ``transform`` (albumentations ``Compose``) gets ``paired_image`` registered as a second
+    image target and the label as its mask (nearest neighbour).
     """
 
     def __init__(
         self,
         source_dir: str | Path,
-        paired_dir: str | Path,
+        paired_dir: str | Path | None,
         *,
+        label_dir: str | Path | None = None,
         transform: A.Compose | None = None,
         limit: int | None = None,
     ) -> None:
-        self.source_dir, self.paired_dir = Path(source_dir).expanduser(), Path(paired_dir).expanduser()
-        for folder in (self.source_dir, self.paired_dir):
+        if paired_dir is None and label_dir is None:
+            raise ValueError("paired images: give a paired_dir, a label_dir or both")
+        self.source_dir = Path(source_dir).expanduser()
+        self.paired_dir = Path(paired_dir).expanduser() if paired_dir is not None else None
+        self.label_dir = Path(label_dir).expanduser() if label_dir is not None else None
+        folders = [f for f in (self.source_dir, self.paired_dir, self.label_dir) if f is not None]
+        for folder in folders:
             if not folder.is_dir():
                 raise DatasetError(f"paired images: folder {folder} does not exist")
-        shared = sorted(
-            {p.name for p in self.source_dir.glob("*.png")} & {p.name for p in self.paired_dir.glob("*.png")}
-        )
+        shared = sorted(set.intersection(*({p.name for p in folder.glob("*.png")} for folder in folders)))
         if not shared:
-            raise DatasetError(
-                f"paired images: no *.png file name is in both {self.source_dir} and {self.paired_dir}"
-            )
+            where = " and ".join(map(str, folders)) if len(folders) == 2 else ", ".join(map(str, folders))
+            raise DatasetError(f"paired images: no *.png file name is in {'both' if len(folders) == 2 else 'all of'} "
+                               f"{where}")
         if limit is not None:
             if limit < 1:
                 raise ValueError(f"limit must be positive, got {limit}")
@@ -62,20 +74,36 @@ class PairedImages(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         file_name = self.file_names[index]
-        source_path, paired_path = self.source_dir / file_name, self.paired_dir / file_name
-        source, paired = read_rgb(source_path), read_rgb(paired_path)  # (H, W, 3) uint8 each
-        if source.shape != paired.shape:
-            raise DatasetError(
-                f"paired images differ in size: {source_path} is {source.shape[1]}x{source.shape[0]}, "
-                f"{paired_path} is {paired.shape[1]}x{paired.shape[0]}"
-            )
+        source_path = self.source_dir / file_name
+        inputs = {"image": read_rgb(source_path)}  # (H, W, 3) uint8
+        if self.paired_dir is not None:
+            paired_path = self.paired_dir / file_name
+            inputs["paired_image"] = _same_size(read_rgb(paired_path), inputs["image"], "paired images",
+                                                source_path, paired_path)  # (H, W, 3) uint8
+        if self.label_dir is not None:
+            label_path = self.label_dir / file_name
+            inputs["mask"] = _same_size(read_train_ids_checked(label_path), inputs["image"], "image and label",
+                                        source_path, label_path)  # (H, W) uint8 trainIds
         if self.transform is None:
-            source_tensor, paired_tensor = normalize_to_tensor(source), normalize_to_tensor(paired)
+            out = {k: normalize_to_tensor(v) if k != "mask" else v for k, v in inputs.items()}
         else:
-            out = self.transform(image=source, paired_image=paired)
-            source_tensor, paired_tensor = out["image"], out["paired_image"]
-            if not (torch.is_tensor(source_tensor) and torch.is_tensor(paired_tensor)):
+            out = self.transform(**inputs)
+            if not all(torch.is_tensor(out[k]) for k in inputs if k != "mask"):
                 raise TypeError(
                     "the transform must end with A.Normalize and ToTensorV2 (see cyclesem.data.transforms)"
                 )
-        return {"source_image": source_tensor, "paired_image": paired_tensor, "name": Path(file_name).stem}
+        item = {"source_image": out["image"], "name": Path(file_name).stem}
+        if "paired_image" in out:
+            item["paired_image"] = out["paired_image"]
+        if "mask" in out:
+            item["label"] = torch.as_tensor(out["mask"]).long()  # (H, W) trainIds, 255 = ignore
+        return item
+
+
+def _same_size(array: np.ndarray, source: np.ndarray, what: str, source_path: Path, path: Path) -> np.ndarray:
+    if array.shape[:2] != source.shape[:2]:
+        raise DatasetError(
+            f"{what} differ in size: {source_path} is {source.shape[1]}x{source.shape[0]}, "
+            f"{path} is {array.shape[1]}x{array.shape[0]}"
+        )
+    return array

@@ -15,7 +15,13 @@ Without generators (``model=baseline``) only step 3 runs, on raw source and targ
 
 The module receives objects and numbers: networks and optimizer factories, `MethodOptions` (``model.*``),
 and what `cyclesem.train.build` derives from the data (class weights, the stylized-loss weight, the frozen
-classifier's pre-trained weights). Image panels and per-class tables are callbacks (``media_callbacks``).
+classifier's pre-trained weights, the translation score's reference segmenter). Image panels and per-class tables
+are callbacks (``media_callbacks``).
+
+Evaluation: loader 0 is the target val (or test) split, scored by F_T; loader 1, where the data has one, the
+paired set: the translation error ``translation_l1`` against the paired renders and the FCN-score
+``translation_score`` (a fixed reference segmenter's mIoU on G_S→T(x_s) against y_s, `translation_score.py`) with
+``translation_gain`` between its floor and ceiling.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from cyclesem.method.losses import cycle_loss, discriminator_loss, gan_loss, ide
 from cyclesem.method.metrics import EpochMeans, SegmentationMetrics
 from cyclesem.method.options import FP16_PRECISIONS, MethodOptions, SemanticClassifier
 from cyclesem.method.rng import rng_states, set_rng_states
+from cyclesem.method.translation_score import TranslationReference
 
 CHECKPOINT_KEY = "cyclesem"  # the module's own entry in a Lightning checkpoint
 
@@ -56,6 +63,11 @@ class Fakes:
     target_as_source: Tensor  # (B, 3, H, W) G_T→S(x_t)
     source_rec: Tensor  # (B, 3, H, W) G_T→S(G_S→T(x_s))
     target_rec: Tensor  # (B, 3, H, W) G_S→T(G_T→S(x_t))
+
+
+def translation_l1(source_as_target: Tensor, paired_image: Tensor) -> Tensor:
+    """Per-image mean L1 between G_S→T(source) and the same scene rendered in target style, (B,)."""
+    return (source_as_target - paired_image).abs().flatten(1).mean(1)
 
 
 def _side(batch: Mapping, name: str) -> tuple[Tensor | None, Tensor | None]:
@@ -83,13 +95,16 @@ class CycleSemModule(L.LightningModule):
         optimizer_d: Callable[..., torch.optim.Optimizer] | None = None,
         class_weight: Tensor | None = None,
         seg_source_weight: float | None = None,
+        reference: TranslationReference | None = None,
         num_classes: int = NUM_CLASSES,
         **options: Any,
     ) -> None:
         """Networks and optimizer factories as objects; `options` are `MethodOptions` fields (``model.*``).
 
         From the data, computed by `cyclesem.train.build`: `class_weight` (C,) the CE class weights (None:
-        unweighted) and `seg_source_weight` the segmenter's stylized-source CE weight (None: loss.seg_source).
+        unweighted), `seg_source_weight` the segmenter's stylized-source CE weight (None: loss.seg_source) and
+        `reference` the frozen segmenter + anchors of the translation score (None: no translation score). The
+        reference is kept out of the module's submodules, so out of its checkpoints.
         """
         super().__init__()
         self.automatic_optimization = False
@@ -119,14 +134,19 @@ class CycleSemModule(L.LightningModule):
         self.pool_s, self.pool_t = (ImagePool(opts.pool_size, seed=int(s) >> 1) for s in pool_seeds)
         self.val_metrics, self.test_metrics = SegmentationMetrics(num_classes), SegmentationMetrics(num_classes)
         self.val_translation, self.test_translation = MeanMetric(), MeanMetric()
+        # a plain attribute, not a submodule: not in the state_dict, never put in train mode, unseen by DDP
+        self.reference = reference if self.has_gan else None
+        self.val_translation_score = SegmentationMetrics(num_classes)
+        self.test_translation_score = SegmentationMetrics(num_classes)
         self.train_means = EpochMeans(self.TRAIN_LOG_KEYS)
         self.nonfinite_in_a_row = self.nonfinite_total = 0
         # the training budget as every method counts it: one batch = one update of each group (global_step
         # counts optimizer steps instead: 3 per batch with a CycleGAN, 1 without)
         self.train_batches = self.segmenter_updates = 0
-        # the run's resolved model and data configs, stored in checkpoints so they are self-describing
+        # the run's resolved model, data and reference configs, stored in checkpoints so they are self-describing
         self.model_config: dict | None = None
         self.data_config: dict | None = None
+        self.reference_config: dict | None = None
 
     def setup(self, stage: str) -> None:
         if str(self.trainer.precision) in FP16_PRECISIONS:  # also for Trainers built without the Hydra config
@@ -356,23 +376,24 @@ class CycleSemModule(L.LightningModule):
             )
 
     # ----------------------------------------------------------------- evaluation
-    def translation_l1(self, batch: Mapping) -> Tensor:
-        """Per-image mean L1 between G_S→T(source) and the same scene rendered in target style, (B,)."""
-        return (self.gen_s2t(batch["source_image"]) - batch["paired_image"]).abs().flatten(1).mean(1)
-
     def eval_step(self, batch: Mapping, dataloader_idx: int, metrics: SegmentationMetrics,
-                  translation: MeanMetric) -> None:
-        """Loader 0 is the target val split (segmenter scores), loader 1 the paired set (translation error)."""
+                  translation: MeanMetric, translation_score: SegmentationMetrics) -> None:
+        """Loader 0 is the target val split (segmenter scores), loader 1 the paired set (translation error and
+        score)."""
         if dataloader_idx == 0:
             metrics.update(self.segmenter(batch["image"]), batch["label"])
         elif self.has_gan:
-            translation.update(self.translation_l1(batch))
+            source_as_target = self.gen_s2t(batch["source_image"])  # (B, 3, H, W)
+            if "paired_image" in batch:
+                translation.update(translation_l1(source_as_target, batch["paired_image"]))
+            if self.reference is not None:
+                translation_score.update(self.reference(source_as_target), batch["label"])
 
     def validation_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.eval_step(batch, dataloader_idx, self.val_metrics, self.val_translation)
+        self.eval_step(batch, dataloader_idx, self.val_metrics, self.val_translation, self.val_translation_score)
 
     def test_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
-        self.eval_step(batch, dataloader_idx, self.test_metrics, self.test_translation)
+        self.eval_step(batch, dataloader_idx, self.test_metrics, self.test_translation, self.test_translation_score)
 
     def sync_buffers(self) -> None:
         """Give every DDP rank rank 0's buffers (BatchNorm running statistics: each rank updates them from its
@@ -388,30 +409,37 @@ class CycleSemModule(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self.sync_buffers()
 
-    def _log_eval(self, split: str, metrics: SegmentationMetrics, translation: MeanMetric) -> dict[str, Any]:
+    def _log_eval(self, split: str, metrics: SegmentationMetrics, translation: MeanMetric,
+                  translation_score: SegmentationMetrics) -> dict[str, Any]:
         scores = metrics.compute()
         values = {f"{split}/{k}": float(scores[k]) for k in ("mIoU", "fwIoU", "pixel_acc")}
         values.update({f"{split}/iou_{name}": float(v) for name, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)})
         if translation.update_count > 0:
             values[f"{split}/translation_l1"] = float(translation.compute())
+        if translation_score.update_count > 0:
+            score = float(translation_score.compute()["mIoU"])
+            values[f"{split}/translation_score"] = score
+            if self.reference.has_gain:
+                values[f"{split}/translation_gain"] = self.reference.gain(score)
         # the values are already reduced across ranks (identical everywhere), so no sync_dist: Lightning would
         # run that all-reduce wherever the value is first read, which may be a rank-0-only callback (EpochMeans)
         self.log_dict(values)
-        metrics.reset()
-        translation.reset()
+        for metric in (metrics, translation, translation_score):
+            metric.reset()
         return values
 
     def on_validation_epoch_end(self) -> None:
-        self._log_eval("val", self.val_metrics, self.val_translation)
+        self._log_eval("val", self.val_metrics, self.val_translation, self.val_translation_score)
 
     def on_test_epoch_end(self) -> None:
-        self._log_eval("test", self.test_metrics, self.test_translation)
+        self._log_eval("test", self.test_metrics, self.test_translation, self.test_translation_score)
 
     # ----------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = {
             "model_config": self.model_config,
             "data_config": self.data_config,
+            "reference_config": self.reference_config,
             "pools": {"source": self.pool_s.state_dict(), "target": self.pool_t.state_dict()},
             "nonfinite": {"in_a_row": self.nonfinite_in_a_row, "total": self.nonfinite_total},
             "train_means": self.train_means.state_dict(),

@@ -7,6 +7,8 @@ own seeded generators), but user code and future layers (dropout) may; a resumed
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -31,3 +33,14 @@ def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@contextmanager
+def rng_preserved() -> Iterator[None]:
+    """Whatever the block draws (a network's initialisation, a DataLoader's base seed), the process's random
+    states afterwards are those before it."""
+    saved = rng_states()
+    try:
+        yield
+    finally:
+        set_rng_states(saved)

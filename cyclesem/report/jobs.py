@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from cyclesem.report.tables import HEADLINE
+from cyclesem.report.tables import HEADLINE, TRANSLATION_KEYS
 from cyclesem.report.types import JobResult, ReportError
 
 
@@ -117,12 +117,13 @@ def _from_record(name: str, record: dict, settings: dict[str, Any], group_by: Se
             job.split = split
             job.scores = {k: v for k, v in ((k, _number(v, float)) for k, v in scores.items()) if v is not None}
             break
-    # runs before test-time translation error: the last validation epoch's (same generators unless the best
+    # runs before test-time translation metrics: the last validation epoch's (same generators unless the best
     # checkpoint is an earlier epoch)
     val = record.get("val")
-    val_l1 = _number(val.get("translation_l1"), float) if isinstance(val, dict) else None
-    if val_l1 is not None:
-        job.scores.setdefault("translation_l1", val_l1)
+    for key in TRANSLATION_KEYS:
+        val_value = _number(val.get(key), float) if isinstance(val, dict) else None
+        if val_value is not None:
+            job.scores.setdefault(key, val_value)
     if not any(k in job.scores for k in HEADLINE):
         job.status, job.error = "failed", "metrics.json says completed but holds no test or val scores"
     elif job.method is None or job.real_frac is None:

@@ -15,7 +15,10 @@ from cyclesem.report.types import GroupSummary, JobResult
 
 HEADLINE = ("fwIoU", "mIoU", "pixel_acc")
 IOU_KEYS = tuple(f"iou_{name}" for name in CLASS_NAMES)
-CSV_COLUMNS = ("job", "status", "method", "real_frac", "seed", "split", *HEADLINE, "translation_l1", *IOU_KEYS,
+# translation quality (cyclesem/method/translation_score.py): L1 against the paired renders, the reference
+# segmenter's mIoU on the translations (the FCN-score) and where it lies between its floor (0) and ceiling (1)
+TRANSLATION_KEYS = ("translation_l1", "translation_score", "translation_gain")
+CSV_COLUMNS = ("job", "status", "method", "real_frac", "seed", "split", *HEADLINE, *TRANSLATION_KEYS, *IOU_KEYS,
                "wall_time_s", "error")
 
 
@@ -32,13 +35,13 @@ def write_results_csv(jobs: Sequence[JobResult], path: Path) -> Path:
         for job in jobs:
             row = {"job": job.job, "status": job.status, "method": job.method, "real_frac": job.real_frac,
                    "seed": job.seed, "split": job.split, "wall_time_s": job.wall_time_s, "error": job.error,
-                   **{k: job.scores.get(k) for k in (*HEADLINE, "translation_l1", *IOU_KEYS)}}
+                   **{k: job.scores.get(k) for k in (*HEADLINE, *TRANSLATION_KEYS, *IOU_KEYS)}}
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return path
 
 
 def decimals(value: float | None) -> str:
-    """A raw value with three decimals (translation L1); — for no value."""
+    """A raw value with three decimals (translation L1, translation gain); — for no value."""
     return "—" if value is None else f"{value:.3f}"
 
 
@@ -105,14 +108,17 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
              "`curves.png`.", ""]
     if val_only:
         lines += [f"Jobs without test scores (their last validation scores are used): {', '.join(val_only)}", ""]
-    # translation error (mean L1 of G_S→T(source) against the paired target-style rendering, [-1, 1] pixels)
-    translation = any("translation_l1" in g.mean for g in groups)
+    # translation error (mean L1 of G_S→T(source) against the paired target-style rendering, [-1, 1] pixels) and
+    # translation gain (the FCN-score between the raw source images, 0, and the paired renders, 1), where measured
+    columns = [(key, title, fmt) for key, title, fmt in (("translation_l1", "translation L1", decimals),
+                                                          ("translation_gain", "translation gain", decimals))
+               if any(key in g.mean for g in groups)]
     lines += ["## Scores per method and real-data share", "",
-              "| method | % real | n | seeds | fwIoU | mIoU | pixel acc |" + (" translation L1 |" if translation else ""),
-              "|---|---:|---:|---|---:|---:|---:|" + ("---:|" if translation else "")]
+              "| method | % real | n | seeds | fwIoU | mIoU | pixel acc |" + "".join(f" {c[1]} |" for c in columns),
+              "|---|---:|---:|---|---:|---:|---:|" + "---:|" * len(columns)]
     lines += [f"| {g.method} | {percent(g.real_frac)} | {g.n} | {', '.join(map(str, g.seeds))} | "
               + " | ".join(mean_ci(g, k) for k in HEADLINE) + " |"
-              + (f" {mean_std(g, 'translation_l1', decimals)} |" if translation else "") for g in groups]
+              + "".join(f" {mean_std(g, key, fmt)} |" for key, _, fmt in columns) for g in groups]
     lines += ["", f"## Paired differences ({metric}, points, {method} − other, same seeds)", ""]
     lines += (["| other | % real | n | difference [95 % CI] |", "|---|---:|---:|---|"]
               + [f"| {versus} | {percent(frac)} | {diff.n} | {interval_text(diff)} |"

@@ -3,10 +3,19 @@ from pathlib import Path
 import pytest
 import torch
 
+from cyclesem.data.gta5 import GTA5Dataset
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.paired import PairedImages
 from cyclesem.data.transforms import train_transform
-from tests.data.conftest import H, W, random_rgb, write_rgb
+from tests.data.conftest import (
+    H,
+    W,
+    pavement_label_ids,
+    random_rgb,
+    standard_label_ids,
+    write_label,
+    write_rgb,
+)
 
 
 @pytest.fixture
@@ -57,3 +66,48 @@ def test_size_mismatch_and_missing_folders(paired_dirs: tuple[Path, Path], tmp_p
     empty.mkdir()
     with pytest.raises(DatasetError, match="no \\*.png file name is in both"):
         PairedImages(source, empty)
+
+
+@pytest.fixture
+def label_dir(paired_dirs: tuple[Path, Path]) -> Path:
+    """``gta5/labels`` beside the source images, palette PNGs of label ids as GTA5 publishes them."""
+    labels = paired_dirs[0].parent / "labels"
+    for stem in ("00001", "00003", "00009"):  # 00009 has no paired render: still left out
+        write_label(labels / f"{stem}.png", standard_label_ids(), palette=True)
+    write_label(labels / "00002.png", pavement_label_ids(), palette=True)
+    return labels
+
+
+def test_source_labels_are_trainids_as_the_gta5_loader_reads_them(paired_dirs, label_dir) -> None:
+    dataset = PairedImages(*paired_dirs, label_dir=label_dir)
+    gta5 = GTA5Dataset(paired_dirs[0].parent)  # the same folder in the GTA5 layout
+    assert len(dataset) == 3
+    for i in range(3):
+        item = dataset[i]
+        assert item["label"].dtype == torch.long and item["label"].shape == (H, W)
+        torch.testing.assert_close(item["label"], gta5[i]["label"])
+        torch.testing.assert_close(item["source_image"], gta5[i]["image"])
+    source_only = PairedImages(paired_dirs[0], None, label_dir=label_dir)
+    assert set(source_only[0]) == {"source_image", "label", "name"}
+    assert "label" not in PairedImages(*paired_dirs)[0]  # no label_dir: as before
+    with pytest.raises(ValueError, match="give a paired_dir, a label_dir or both"):
+        PairedImages(paired_dirs[0], None)
+
+
+def test_label_follows_the_images_through_a_random_transform(paired_dirs, label_dir) -> None:
+    transform = train_transform(scale=(0.6, 1.4), crop=(8, 12), hflip=True)
+    dataset = PairedImages(*paired_dirs, label_dir=label_dir, transform=transform)
+    plain = PairedImages(*paired_dirs, label_dir=label_dir)
+    for seed in range(6):
+        transform.set_random_seed(seed)
+        item = dataset[0]
+        assert item["label"].shape == (8, 12) and item["source_image"].shape == (3, 8, 12)
+        # labels resized with nearest neighbour and padded with 255: no class that is not in the original
+        assert set(item["label"].unique().tolist()) <= set(plain[0]["label"].unique().tolist()) | {255}
+
+
+def test_a_label_of_another_size_is_named(paired_dirs, label_dir) -> None:
+    write_label(label_dir / "00002.png", standard_label_ids(H, W + 4), palette=True)
+    with pytest.raises(DatasetError, match="image and label differ in size") as err:
+        PairedImages(*paired_dirs, label_dir=label_dir)[1]
+    assert str(label_dir / "00002.png") in str(err.value)

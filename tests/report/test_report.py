@@ -18,7 +18,7 @@ from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.report.__main__ import main
 from cyclesem.report.efficiency import data_efficiency, efficiency_readout, summarize
 from cyclesem.report.jobs import collect
-from cyclesem.report.tables import render_summary
+from cyclesem.report.tables import render_summary, write_results_csv
 from cyclesem.report.write import write_report
 
 
@@ -114,10 +114,31 @@ def test_translation_error_column_takes_test_then_last_validation_value(tmp_path
     groups = summarize(jobs)
     summary = render_summary(sweep, jobs, groups, [], "fwIoU")
     assert "| fwIoU | mIoU | pixel acc | translation L1 |" in summary
+    assert "translation gain" not in summary  # no job measured one
     # mean [95 % t-interval]: 65 ± t(0.975, 1) · 0.0707 / √2 = 65 ± 63.5 (two seeds say little)
     assert ("| cyclesem | 10.0 | 2 | 0, 1 | 65.0 [1.5, 128.5] | 40.0 [40.0, 40.0] | 90.0 [90.0, 90.0] | "
             "0.350 ± 0.071 |") in summary
     assert "| baseline | 10.0 | 1 | 0 | 50.0 (1 seed) | 40.0 (1 seed) | 90.0 (1 seed) | — |" in summary
+
+
+def test_translation_score_and_gain_columns(tmp_path: Path) -> None:
+    """The FCN-score and its gain go to results.csv, the gain to the summary table beside the L1 error; a job
+    with val scores only falls back to its last validation's values."""
+    sweep = tmp_path / "fcn"
+    with_test = completed("cyclesem", 0.1, 0, fw=0.7)
+    with_test["test"].update(translation_l1=0.30, translation_score=0.40, translation_gain=0.50)
+    with_test["val"].update(translation_score=0.99, translation_gain=0.99)
+    val_only = completed("cyclesem", 0.1, 1, fw=0.6)
+    val_only["val"].update(translation_l1=0.40, translation_score=0.30, translation_gain=0.30)
+    make_job(sweep, 0, "cyclesem", 0.1, 0, with_test)
+    make_job(sweep, 1, "cyclesem", 0.1, 1, val_only)
+    jobs = collect(sweep)
+    assert [(j.scores["translation_score"], j.scores["translation_gain"]) for j in jobs] == [(0.40, 0.50), (0.30, 0.30)]
+    summary = render_summary(sweep, jobs, summarize(jobs), [], "fwIoU")
+    assert "| pixel acc | translation L1 | translation gain |" in summary
+    assert "| 0.350 ± 0.071 | 0.400 ± 0.141 |" in summary
+    rows = list(csv.DictReader(write_results_csv(jobs, tmp_path / "results.csv").open()))
+    assert [(r["translation_score"], r["translation_gain"]) for r in rows] == [("0.4", "0.5"), ("0.3", "0.3")]
 
 
 def test_broken_hydra_files_still_list_the_job(tmp_path: Path) -> None:

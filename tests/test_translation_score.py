@@ -1,0 +1,243 @@
+"""The FCN-score: the reference segmenter's cache, its anchors, translation_score / translation_gain in the module,
+and in a training run's record."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from cyclesem.config import ReferenceConfig
+from cyclesem.data.paired import PairedImages
+from cyclesem.data.synthetic.pair import ensure_synthetic_pair
+from cyclesem.data.transforms import eval_transform
+from cyclesem.method import reference as reference_module
+from cyclesem.method.module import CycleSemModule
+from cyclesem.method.reference import (
+    RECORD_FILE,
+    WEIGHTS_FILE,
+    ReferenceCacheError,
+    ensure_reference,
+    key_inputs,
+    reference_key,
+    translation_reference,
+)
+from cyclesem.method.translation_score import TranslationReference, translation_gain
+from cyclesem.models.segmenter import UNet
+from tests.conftest import compose_config, compose_train
+
+CPU = torch.device("cpu")
+BATCH = 4  # the smoke preset's data.val_batch_size: anchors and evaluation batch alike
+
+
+@pytest.fixture(scope="module")
+def pair_root(data_dir) -> Path:
+    """The smoke preset's 32×64 pair (the same parameters, so shared with the training tests)."""
+    return ensure_synthetic_pair(data_dir / "synthetic", height=32, width=64, num_source=12, num_target_train=12,
+                                 num_target_val=4, num_target_test=4, progress=False)
+
+
+def smoke_spec(data_dir: Path, cache_dir: Path, *overrides: str) -> dict:
+    """The smoke preset's resolved reference.* (a tiny U-Net, 100 batches), cached in `cache_dir`."""
+    cfg = compose_config("reference", ["+experiment=smoke", f"paths.data_dir={data_dir}",
+                                       f"reference.cache_dir={cache_dir}", *overrides])
+    resolved = OmegaConf.to_container(cfg.reference, resolve=True)
+    return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ReferenceConfig), resolved), enum_to_str=True)
+
+
+def paired_set(pair_root: Path, *, renders: bool = True) -> PairedImages:
+    return PairedImages(pair_root / "gta5" / "images", pair_root / "gta5_as_cityscapes" / "images" if renders else None,
+                        label_dir=pair_root / "gta5" / "labels", transform=eval_transform(), limit=4)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, data_dir, pair_root):
+    """One trained smoke reference (its spec and cache entry) shared by the tests that only read it."""
+    spec = smoke_spec(data_dir, tmp_path_factory.mktemp("reference_cache"))
+    return spec, ensure_reference(spec, CPU)
+
+
+def counting_trainer(monkeypatch) -> list[dict]:
+    calls: list[dict] = []
+    original = reference_module.train_reference
+
+    def spy(spec, device):
+        calls.append(spec)
+        return original(spec, device)
+
+    monkeypatch.setattr(reference_module, "train_reference", spy)
+    return calls
+
+
+# ----------------------------------------------------------------- the cache
+def test_same_config_reuses_the_cached_reference(built, monkeypatch):
+    spec, first = built
+    assert "training" in first.record and first.record["training"]["batches"] == spec["batches"]
+    weights = first.directory / WEIGHTS_FILE
+    written = weights.stat().st_mtime_ns
+    calls = counting_trainer(monkeypatch)
+    again = ensure_reference(spec, CPU)
+    assert calls == [] and again.key == first.key and weights.stat().st_mtime_ns == written
+    for a, b in zip(first.segmenter.state_dict().values(), again.segmenter.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert not any(p.requires_grad for p in again.segmenter.parameters()) and not again.segmenter.training
+
+
+def test_a_changed_config_or_pair_version_is_another_key_and_retrains(built, tmp_path, monkeypatch):
+    spec, first = built
+    calls = counting_trainer(monkeypatch)
+    changed = {**spec, "batches": spec["batches"] + 1}
+    other = ensure_reference(changed, CPU)
+    assert len(calls) == 1 and other.key != first.key and other.directory.parent == first.directory.parent
+    assert (other.directory / WEIGHTS_FILE).is_file() and (first.directory / WEIGHTS_FILE).is_file()
+    assert ensure_reference(changed, CPU).key == other.key and len(calls) == 1  # now cached as well
+    # where things are is not part of the key; the pair's VERSION and render parameters are
+    assert reference_key(key_inputs({**spec, "cache_dir": str(tmp_path)})) == first.key
+    manifest = json.loads(Path(spec["pair_manifest"]).read_text())
+    for field, value in (("version", manifest["version"] + 1), ("params", {**manifest["params"], "seed": 7})):
+        bumped = tmp_path / f"{field}.json"
+        bumped.write_text(json.dumps({**manifest, field: value}))
+        assert reference_key(key_inputs({**spec, "pair_manifest": str(bumped)})) != first.key
+
+
+def test_an_interrupted_build_is_rebuilt(data_dir, pair_root, tmp_path, monkeypatch):
+    spec = smoke_spec(data_dir, tmp_path)
+    entry = ensure_reference(spec, CPU)
+    (entry.directory / RECORD_FILE).unlink()  # reference.json is written last: without it the entry is incomplete
+    calls = counting_trainer(monkeypatch)
+    assert ensure_reference(spec, CPU).key == entry.key and len(calls) == 1
+    assert ensure_reference(spec, CPU, train=False) is not None  # cached: evaluation finds it without training
+    assert ensure_reference({**spec, "seed": 1}, CPU, train=False) is None  # not cached: never trained there
+
+
+def test_a_corrupt_or_mismatched_cache_file_is_a_clear_error(data_dir, pair_root, tmp_path):
+    spec = smoke_spec(data_dir, tmp_path)
+    entry = ensure_reference(spec, CPU)
+    record_path, weights_path = entry.directory / RECORD_FILE, entry.directory / WEIGHTS_FILE
+    good_record, good_weights = record_path.read_text(), weights_path.read_bytes()
+
+    record_path.write_text(good_record[: len(good_record) // 2])
+    with pytest.raises(ReferenceCacheError, match=f"cached reference {record_path} is unreadable.*delete"):
+        ensure_reference(spec, CPU)
+    record_path.write_text(json.dumps({**json.loads(good_record), "key_inputs": {"other": 1}}))
+    with pytest.raises(ReferenceCacheError, match=f"{record_path} was written for other inputs"):
+        ensure_reference(spec, CPU)
+    record_path.write_text(good_record)
+    weights_path.write_bytes(good_weights[:100])
+    with pytest.raises(ReferenceCacheError, match=f"cached reference {weights_path} cannot be loaded"):
+        ensure_reference(spec, CPU)
+    torch.save({"head.weight": torch.zeros(1)}, weights_path)
+    with pytest.raises(ReferenceCacheError, match=f"{weights_path} cannot be loaded"):
+        ensure_reference(spec, CPU)
+
+
+# ----------------------------------------------------------------- anchors and the score
+def identity_module(reference: TranslationReference | None) -> CycleSemModule:
+    """G_S→T = identity: the translation score is then the reference's mIoU on whatever is fed as the source."""
+    return CycleSemModule(
+        segmenter=UNet(num_classes=19, base_channels=4, depth=2), optimizer_seg=torch.optim.Adam,
+        gen_s2t=nn.Identity(), gen_t2s=nn.Identity(), disc_s=nn.Conv2d(3, 1, 1), disc_t=nn.Conv2d(3, 1, 1),
+        optimizer_g=torch.optim.Adam, optimizer_d=torch.optim.Adam, reference=reference,
+    ).eval()
+
+
+def score_as_translated(module: CycleSemModule, dataset: PairedImages, image_key: str) -> dict[str, float]:
+    """The val-stage translation metrics with ``item[image_key]`` as the source image."""
+    with torch.no_grad():
+        for batch in torch.utils.data.DataLoader(dataset, batch_size=BATCH):
+            module.validation_step({**batch, "source_image": batch[image_key]}, 0, dataloader_idx=1)
+    with warnings.catch_warnings():  # self.log without a Trainer only warns
+        warnings.simplefilter("ignore")
+        values = module._log_eval("val", module.val_metrics, module.val_translation, module.val_translation_score)
+    return {k.split("/", 1)[1]: v for k, v in values.items() if k.startswith("val/translation")}
+
+
+def test_identity_translation_of_renders_scores_the_ceiling_and_of_raw_source_the_floor(built, pair_root):
+    spec, _ = built
+    dataset = paired_set(pair_root)
+    reference = translation_reference(spec, dataset, CPU, batch_size=BATCH)
+    assert reference.ceiling > reference.floor  # the smoke reference is trained enough to tell them apart
+    module = identity_module(reference)
+    module.val_metrics.update(torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4, dtype=torch.long))
+    ceiling = score_as_translated(module, dataset, "paired_image")
+    assert ceiling["translation_score"] == reference.ceiling and ceiling["translation_gain"] == 1.0
+    assert ceiling["translation_l1"] == 0.0  # the renders against themselves
+    module.val_metrics.update(torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4, dtype=torch.long))
+    floor = score_as_translated(module, dataset, "source_image")
+    assert floor["translation_score"] == reference.floor and floor["translation_gain"] == 0.0
+    # the anchors were measured once: reference.json holds them, and a second call reads them back
+    stored = json.loads((Path(spec["cache_dir"]) / reference.key / RECORD_FILE).read_text())["anchors"]
+    assert [(a["floor"], a["ceiling"], a["images"]) for a in stored.values()] == [(reference.floor, reference.ceiling, 4)]
+    again = translation_reference(spec, dataset, CPU, batch_size=BATCH)
+    assert (again.floor, again.ceiling) == (reference.floor, reference.ceiling)
+
+
+def test_without_paired_renders_there_is_a_floor_but_no_ceiling_or_gain(built, pair_root):
+    spec, _ = built
+    source_only = paired_set(pair_root, renders=False)
+    assert "paired_image" not in source_only[0] and source_only[0]["label"].shape == (32, 64)
+    reference = translation_reference(spec, source_only, CPU, batch_size=BATCH)
+    assert reference.ceiling is None and not reference.has_gain
+    module = identity_module(reference)
+    module.val_metrics.update(torch.zeros(1, 4, 4, dtype=torch.long), torch.zeros(1, 4, 4, dtype=torch.long))
+    scores = score_as_translated(module, source_only, "source_image")
+    assert scores == {"translation_score": reference.floor}  # no translation_l1 without renders either
+
+
+def test_translation_gain():
+    assert translation_gain(0.3, floor=0.1, ceiling=0.5) == pytest.approx(0.5)
+    assert translation_gain(0.1, 0.1, 0.5) == 0.0 and translation_gain(0.5, 0.1, 0.5) == 1.0
+    assert translation_gain(0.05, 0.1, 0.5) == pytest.approx(-0.125)  # worse than the raw source images
+    with pytest.raises(ValueError, match="ceiling > floor"):
+        translation_gain(0.3, floor=0.4, ceiling=0.4)
+    reference = TranslationReference(nn.Conv2d(3, 19, 1), 0.4, 0.3)
+    assert not reference.has_gain and not reference.segmenter.training
+    with pytest.raises(ValueError, match="ceiling=1.5"):
+        TranslationReference(nn.Conv2d(3, 19, 1), 0.1, 1.5)
+
+
+# ----------------------------------------------------------------- a training run
+def test_training_run_records_translation_score_and_keeps_the_reference_out_of_checkpoints(tmp_path, data_dir):
+    from cyclesem.train import build, train
+
+    cfg = compose_train(["data.real_frac=0.5", "trainer.max_epochs=1"], tmp_path, data_dir)
+    record = train(cfg)
+    reference = record["translation_reference"]
+    assert reference["ceiling"] > reference["floor"] and reference["key"]
+    for split in ("val", "test"):
+        score = record[split]["translation_score"]
+        assert 0.0 <= score <= 1.0 and "translation_l1" in record[split]
+        expected = (score - reference["floor"]) / (reference["ceiling"] - reference["floor"])
+        assert record[split]["translation_gain"] == pytest.approx(expected)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["translation_reference"] == reference
+    assert {k: written["test"][k] for k in ("translation_score", "translation_gain", "translation_l1")} == \
+        {k: record["test"][k] for k in ("translation_score", "translation_gain", "translation_l1")}
+    checkpoint = torch.load(record["last_checkpoint"], map_location="cpu", weights_only=False)
+    assert not any(k.startswith("reference") for k in checkpoint["state_dict"])
+    assert checkpoint["cyclesem"]["reference_config"]["cache_dir"].endswith("reference")
+
+    # the reference stays frozen in eval mode through fit: no gradient, BatchNorm statistics unchanged
+    datamodule, model, trainer = build(compose_train(["data.real_frac=0.5", "trainer.fast_dev_run=true"],
+                                                     tmp_path / "again", data_dir))
+    assert model.reference.key == reference["key"]  # read from the cache the first run filled
+    before = {k: v.clone() for k, v in model.reference.segmenter.state_dict().items()}
+    trainer.fit(model, datamodule=datamodule)
+    assert "val/translation_score" in trainer.callback_metrics
+    segmenter = model.reference.segmenter
+    assert not segmenter.training and not any(p.requires_grad for p in segmenter.parameters())
+    assert all(torch.equal(before[k], v.cpu()) for k, v in segmenter.state_dict().items())
+
+
+def test_no_reference_no_translation_score(tmp_path, data_dir):
+    from cyclesem.train import build
+
+    _, model, _ = build(compose_train(["reference=none", "trainer.fast_dev_run=true"], tmp_path, data_dir))
+    assert model.reference is None
+    _, baseline, _ = build(compose_train(["model=baseline", "trainer.fast_dev_run=true"], tmp_path, data_dir))
+    assert baseline.reference is None  # no generator, nothing to score
