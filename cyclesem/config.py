@@ -96,6 +96,9 @@ class ReferenceConfig:
     batch_size: Optional[int] = None
     class_weights: ClassWeighting = ClassWeighting.none
     seed: int = 0  # the reference's own: the same for every run seed
+    # a training run trains a missing reference first (the study presets) or goes without a translation score and
+    # says how to build it (the default: the first `make train` would otherwise start with ≈25 min of training)
+    train_if_missing: bool = False
     train_set: Any = None  # null (and no checkpoint): no reference, no translation score
     val_set: Any = None  # scored once after training for reference.json; never selected on
 

@@ -97,8 +97,12 @@ def paired_set_reference(cfg: DictConfig, datamodule: DomainMixDataModule,
             rank_zero_warn(f"reference.checkpoint={cfg.reference.checkpoint} is set but data.paired is null: no "
                            "translation score (set data.paired, see conf/data/gta5_cityscapes.yaml)")
         return None
+    train_if_missing = bool(cfg.reference.get("train_if_missing", False))
     reference = translation_reference(to_plain(cfg.reference), datamodule.paired_set, trainer.strategy.root_device,
-                                      batch_size=datamodule.val_batch_size)
+                                      batch_size=datamodule.val_batch_size, train=train_if_missing)
+    if reference is None and cfg.reference.get("train_set") is not None:
+        rank_zero_info("no translation_score in this run: its reference segmenter is not cached yet; build it once "
+                       "with `python -m cyclesem.reference` (or set reference.train_if_missing=true)")
     if reference is not None:
         rank_zero_info(f"translation reference {reference.key}: floor {reference.floor:.4f}, ceiling "
                        f"{reference.ceiling if reference.ceiling is None else round(reference.ceiling, 4)}")

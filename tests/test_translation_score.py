@@ -241,3 +241,16 @@ def test_no_reference_no_translation_score(tmp_path, data_dir):
     assert model.reference is None
     _, baseline, _ = build(compose_train(["model=baseline", "trainer.fast_dev_run=true"], tmp_path, data_dir))
     assert baseline.reference is None  # no generator, nothing to score
+
+
+def test_a_run_never_trains_a_missing_reference_unless_asked(tmp_path, data_dir, capsys):
+    from cyclesem.train import build
+
+    # a reference config no other test has cached: another budget is another key
+    overrides = ["trainer.fast_dev_run=true", "reference.batches=7", f"reference.cache_dir={tmp_path / 'cache'}"]
+    _, model, _ = build(compose_train([*overrides, "reference.train_if_missing=false"], tmp_path / "a", data_dir))
+    assert model.reference is None and not (tmp_path / "cache").exists()  # nothing trained, nothing written
+    _, model, _ = build(compose_train([*overrides, "reference.train_if_missing=true"], tmp_path / "b", data_dir))
+    assert model.reference is not None and model.reference.ceiling is not None
+    _, model, _ = build(compose_train([*overrides, "reference.train_if_missing=false"], tmp_path / "c", data_dir))
+    assert model.reference is not None  # cached now: every run scores against it
