@@ -1,5 +1,6 @@
-"""The README's results figure: source images, their cyclesem translation, real target images, and the
-segmenter's predictions on those target images against their ground truth.
+"""The README's results figure: source images, their cyclesem translation, the perfect translation (the paired
+render, when the data has one: the synthetic pair), real target images, and the segmenter's predictions on those
+target images against their ground truth.
 
     python -m cyclesem.figure ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt output=docs/samples.png
 
@@ -54,15 +55,21 @@ def make_figure(cfg: DictConfig) -> np.ndarray:
         raise CheckpointError(f"checkpoint {cfg.ckpt_path} stores no data config: cannot find its images")
     device = resolve_device(cfg.device)
     module.to(device)
-    source_resize = (data["source"].get("transform") or {}).get("resize")
-    eval_of = {"_target_": "cyclesem.data.transforms.eval_transform", "resize": source_resize}  # no crop, no flip
-    source_set = _dataset({**data["source"], "transform": eval_of})
+    paired = data.get("paired") if module.has_gan else None  # source images with their paired renders
+    if paired is not None and paired.get("paired_dir") is not None:
+        source_set = _dataset(paired)  # items: source_image, paired_image (and label)
+    else:
+        paired = None
+        source_resize = (data["source"].get("transform") or {}).get("resize")
+        eval_of = {"_target_": "cyclesem.data.transforms.eval_transform", "resize": source_resize}  # no crop, no flip
+        source_set = _dataset({**data["source"], "transform": eval_of})
     target_set = _dataset(data["target_val"])
     rows = []
     display: tuple[int, int] | None = None
     for source_index, target_index in zip(evenly_spaced(cfg.num_rows, len(source_set)),
                                           evenly_spaced(cfg.num_rows, len(target_set)), strict=False):
         source, target = source_set[source_index], target_set[target_index]
+        source_image = source["source_image" if paired is not None else "image"]  # (3, h, w) in [-1, 1]
         label = target["label"]  # (H, W) trainIds at label resolution
         if display is None:
             h, w = target["image"].shape[-2:]
@@ -70,15 +77,17 @@ def make_figure(cfg: DictConfig) -> np.ndarray:
             display = (round(h * zoom), round(w * zoom))
         logits = module.segmenter(target["image"][None].to(device))  # (1, C, h, w)
         logits = F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
-        row = [_fit(to_uint8_image(source["image"]), display)]
+        row = [_fit(to_uint8_image(source_image), display)]
         if module.has_gan:
-            row.append(_fit(to_uint8_image(module.gen_s2t(source["image"][None].to(device))[0]), display))
+            row.append(_fit(to_uint8_image(module.gen_s2t(source_image[None].to(device))[0]), display))
+        if paired is not None:
+            row.append(_fit(to_uint8_image(source["paired_image"]), display))
         row += [_fit(to_uint8_image(target["image"]), display),
                 _fit(colorize(logits.argmax(1)[0].cpu().numpy()), display, nearest=True),
                 _fit(colorize(label.numpy()), display, nearest=True)]
         rows.append(row)
-    titles = ["source", *(["cyclesem translation"] if module.has_gan else []), "real target", "prediction",
-              "ground truth"]
+    titles = ["source", *(["cyclesem translation"] if module.has_gan else []),
+              *(["perfect translation"] if paired is not None else []), "real target", "prediction", "ground truth"]
     return image_grid(rows, titles)
 
 

@@ -4,8 +4,10 @@ A plain loop over the method's own networks and losses (cyclesem.models, cyclese
 without the segmenter, so a variant costs about half a cyclesem step. Both domains use all their train images
 (600 source, 600 target): this isolates the generator and discriminator from the data-side limit of a run at
 10 % real, whose CycleGAN sees only the 20 labelled target images. Every `--eval-every` steps: the translation
-L1 against the paired renders (first 64 paired scenes) and a panel (source | G_S→T(source) | paired render);
-at the end G_S→T's weights, which `score.py` scores with the reference segmenter.
+L1 against the paired renders (first 64 paired scenes), the translation score and gain (the reference segmenter of
+`python -m cyclesem.reference` on G_S→T(source) against the source labels, as `val/translation_gain` of a training
+run) and a panel (source | G_S→T(source) | paired render | real target images); at the end G_S→T's weights, which
+`score.py` scores again for the variants table.
 
     python experiments/translation/diagnose.py --name plain --steps 1000
     python experiments/translation/diagnose.py --name residual --steps 1000 --arch residual --up resize --idt 0
@@ -25,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from scoring import load_reference, translation_score
 
 from cyclesem.method.image_pool import ImagePool
 from cyclesem.method.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
@@ -50,6 +53,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--dnoise", type=float, default=0.0, help="instance noise std on D's inputs (model.disc_noise)")
     p.add_argument("--ngf", type=int, default=16)
     p.add_argument("--nb", type=int, default=4)
+    p.add_argument("--dpool", type=int, default=1,
+                   help="average-pool D's inputs by this factor: D judges colour and layout, not pixel texture")
     p.add_argument("--ndf", type=int, default=16)
     p.add_argument("--dl", type=int, default=3, help="discriminator n_layers")
     p.add_argument("--ntarget", type=int, default=600, help="target train images the CycleGAN sees")
@@ -70,7 +75,7 @@ def load(paths: list[Path]) -> torch.Tensor:
 
 
 def panel(rows: list[torch.Tensor], path: Path) -> None:
-    """Rows of 6 images each (6, 3, H, W), stacked: one column per scene."""
+    """Rows of 6 images each (6, 3, H, W), stacked: one column per scene (the last row: other scenes)."""
     grid = torch.cat([torch.cat(list(r[:6]), 2) for r in rows], 1)  # (3, rows·H, 6·W)
     Image.fromarray(((grid.permute(1, 2, 0) + 1) * 127.5).clamp(0, 255).byte().numpy()).save(path)
 
@@ -87,6 +92,8 @@ def main() -> None:
     paired_src = load([root / "gta5/images" / n for n in names])
     paired = load([root / "gta5_as_cityscapes/images" / n for n in names])
     print("untranslated L1", (paired_src - paired).abs().mean().item(), flush=True)
+    reference, paired_set = load_reference()
+    real_targets = tgt[torch.linspace(0, len(tgt) - 1, 6).long()]  # (6, 3, H, W)
 
     def generator() -> ResnetGenerator:
         return ResnetGenerator(ngf=a.ngf, n_blocks=a.nb, upsample=a.up, **ARCHS[a.arch])
@@ -101,7 +108,8 @@ def main() -> None:
     history: list[dict] = []
     started = time.time()
 
-    def noisy(x: torch.Tensor) -> torch.Tensor:
+    def noisy(x: torch.Tensor) -> torch.Tensor:  # what D sees of (B, 3, H, W): (B, 3, H / dpool, W / dpool)
+        x = torch.nn.functional.avg_pool2d(x, a.dpool) if a.dpool > 1 else x
         return x + a.dnoise * torch.randn_like(x) if a.dnoise > 0 else x
 
     for step in range(1, a.steps + 1):
@@ -133,10 +141,13 @@ def main() -> None:
                 translated = g_s2t.eval()(paired_src)
                 g_s2t.train()
             l1 = (translated - paired).abs().mean().item()
-            history.append({"step": step, "translation_l1": l1, "g_gan": loss_gan.item(), "cycle": loss_cycle.item(),
-                            "d": loss_d.item(), "wall_s": round(time.time() - started, 1)})
-            print(f"step {step} L1 {l1:.4f} t {time.time() - started:.0f}s", flush=True)
-            panel([paired_src, translated, paired], out / f"{a.name}_{step}.png")
+            score = translation_score(g_s2t, reference, paired_set)
+            history.append({"step": step, "translation_l1": l1, "translation_score": score,
+                            "translation_gain": reference.gain(score), "g_gan": loss_gan.item(),
+                            "cycle": loss_cycle.item(), "d": loss_d.item(), "wall_s": round(time.time() - started, 1)})
+            print(f"step {step} L1 {l1:.4f} score {score:.4f} gain {reference.gain(score):.3f} "
+                  f"t {time.time() - started:.0f}s", flush=True)
+            panel([paired_src, translated, paired, real_targets], out / f"{a.name}_{step}.png")
     torch.save(g_s2t.state_dict(), out / f"{a.name}_gs.pt")
     (out / f"{a.name}.json").write_text(json.dumps({"args": vars(a), "history": history}, indent=1))
 

@@ -16,49 +16,52 @@ import sys
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
-from torch.utils.data import DataLoader
+from diagnose import ARCHS
+from scoring import load_reference, translation_score
 
-from cyclesem.config import CONF_DIR, ReferenceConfig
-from cyclesem.data.labels import NUM_CLASSES
-from cyclesem.method.metrics import SegmentationMetrics
-from cyclesem.method.reference import translation_reference
 from cyclesem.models.generator import ResnetGenerator
 
-ARCHS = {"plain": {}, "skip": {"input_skip": True}, "residual": {"input_skip": True, "residual": True}}
+
+def best_gain(history: list[dict]) -> str:
+    """The highest gain at an evaluation point, with its step ("—" for runs made before diagnose.py scored)."""
+    scored = [h for h in history if "translation_gain" in h]
+    if not scored:
+        return "—"
+    best = max(scored, key=lambda h: h["translation_gain"])
+    return f"{best['translation_gain']:.3f} @ {best['step']}"
+
+
+@torch.no_grad()
+def check_l1(generator: ResnetGenerator, paired, recorded: float, name: str) -> None:
+    """The loaded weights reproduce the run's last translation L1 (the same generator, the same 64 scenes)."""
+    batch = next(iter(torch.utils.data.DataLoader(paired, batch_size=len(paired))))
+    l1 = (generator.eval()(batch["source_image"]) - batch["paired_image"]).abs().mean().item()
+    if abs(l1 - recorded) > 1e-3:
+        raise SystemExit(f"{name}: the saved generator gives translation L1 {l1:.4f}, its run recorded {recorded:.4f}")
 
 
 def main() -> None:
     runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
     torch.set_num_threads(1)
-    with initialize_config_dir(config_dir=str(Path(CONF_DIR).absolute()), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["logger=none"])
-    paired = instantiate(cfg.data.paired)()
-    spec = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ReferenceConfig),
-                                                  OmegaConf.to_container(cfg.reference, resolve=True)),
-                                  enum_to_str=True)
-    reference = translation_reference(spec, paired, torch.device("cpu"), train=False)
-    if reference is None:
-        raise SystemExit("no cached reference: run `python -m cyclesem.reference` first")
+    reference, paired = load_reference()
     rows = []
     for record_file in sorted(runs.glob("*.json")):
         record = json.loads(record_file.read_text())
         args, weights = record["args"], runs / f"{record_file.stem}_gs.pt"
         generator = ResnetGenerator(ngf=args["ngf"], n_blocks=args["nb"], upsample=args["up"], **ARCHS[args["arch"]])
-        generator.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        metrics = SegmentationMetrics(NUM_CLASSES)
-        with torch.no_grad():
-            for batch in DataLoader(paired, batch_size=32):
-                metrics.update(reference(generator.eval()(batch["source_image"])), batch["label"])  # (B, C, H, W)
-        score = float(metrics.compute()["mIoU"])
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        # the first runs' precursor of diagnose.py wrapped the generator as `g`
+        generator.load_state_dict({k.removeprefix("g."): v for k, v in state.items()})
+        check_l1(generator, paired, record["history"][-1]["translation_l1"], record_file.stem)
+        score = translation_score(generator, reference, paired)
         last = record["history"][-1]
         rows.append({"variant": record_file.stem, "arch": args["arch"], "upsample": args["up"],
                      "identity": args["idt"], "lr_g": args.get("lrg") or args["lr"], "lr_d": args["lr"],
-                     "disc_noise": args.get("dnoise", 0.0), "steps": last["step"],
-                     "translation_l1": round(last["translation_l1"], 4), "translation_score": round(score, 4),
-                     "translation_gain": round(reference.gain(score), 3), "wall_s": last["wall_s"]})
+                     "disc_noise": args.get("dnoise", 0.0), "d_layers": args.get("dl", 3),
+                     "d_pool": args.get("dpool", 1), "cycle": args["cyc"],
+                     "steps": last["step"], "translation_l1": round(last["translation_l1"], 4),
+                     "translation_score": round(score, 4), "translation_gain": round(reference.gain(score), 3),
+                     "best_gain_on_the_way": best_gain(record["history"]), "wall_s": last["wall_s"]})
     with open(runs.parent / "variants.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
