@@ -111,10 +111,12 @@ class DomainMixDataModule(L.LightningDataModule):
 
     def _labeled_subset(self, dataset: Dataset, count: int, name: str, salt: int) -> Subset:
         if count > len(dataset):
+            filtered = " without its scenes shot from the pavement (data.source_filter=pavement)" \
+                if salt == 0 and self.source_filter == "pavement" else ""
             raise DatasetError(
                 f"data.num_labeled={self.num_labeled} at data.real_frac={self.real_frac} needs {count} labelled "
                 f"{name} images but {_root_of(self.source_factory if salt == 0 else self.target_factory)} has "
-                f"only {len(dataset)}: lower data.num_labeled"
+                f"only {len(dataset)}{filtered}: lower data.num_labeled"
             )
         return Subset(dataset, nested_indices(len(dataset), count, self.seed, salt=salt).tolist())
 
