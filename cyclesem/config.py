@@ -16,6 +16,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from cyclesem.data.synthetic.pair import pair_dir_name
 from cyclesem.method.options import (
     FP16_PRECISIONS,
     ClassWeighting,
@@ -36,6 +37,11 @@ class ConfigError(ValueError):
 class SourceImages(str, Enum):
     raw = "raw"  # the labelled source images as they are (GTA5)
     none = "none"  # no source images: only round(real_frac·N) real images (the target_only control)
+
+
+class SourceFilter(str, Enum):
+    none = "none"  # every source image
+    pavement = "pavement"  # without the scenes shot from the pavement (cyclesem.data.prepare's rule and split file)
 
 
 class TestCheckpoint(str, Enum):
@@ -68,6 +74,7 @@ class DataConfig:
     num_labeled: int = MISSING
     unlabeled_target: bool = MISSING
     source_images: SourceImages = MISSING  # none: the real images alone (target_only)
+    source_filter: SourceFilter = MISSING  # pavement: drop the source scenes shot from the pavement
     batch_size: int = MISSING
     val_batch_size: int = MISSING
     num_workers: int = MISSING
@@ -172,6 +179,7 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver("jobs_per_machine", jobs_per_machine, replace=True)
     OmegaConf.register_new_resolver("val_interval", val_interval, replace=True)
     OmegaConf.register_new_resolver("selection_val_batches", selection_val_batches, replace=True)
+    OmegaConf.register_new_resolver("synthetic_dir", pair_dir_name, replace=True)
 
 
 register_configs()
@@ -195,6 +203,16 @@ def validate(cfg: DictConfig) -> None:
     _check(data.batch_size >= 1, "data.batch_size", data.batch_size, "an integer >= 1")
     _check(data.val_batch_size >= 1, "data.val_batch_size", data.val_batch_size, "an integer >= 1")
     _check(data.num_workers >= 0, "data.num_workers", data.num_workers, "an integer >= 0")
+    share = OmegaConf.select(data, "prepare.pavement_share", default=0.0)
+    _check(_finite(share) and not isinstance(share, bool) and 0.0 <= share <= 1.0, "data.prepare.pavement_share",
+           share, "a float in [0, 1] (the share of source scenes shot from the pavement; 0: the default pair)")
+    source_filter = OmegaConf.select(data, "source_filter", default="none")
+    if str(getattr(source_filter, "value", source_filter)) == SourceFilter.pavement.value:
+        split_file = OmegaConf.select(data, "source.split_file", default=None)
+        _check(split_file is None, "data.source.split_file", split_file,
+               "null with data.source_filter=pavement (it writes and reads its own split file; a split written by "
+               "`python -m cyclesem.data.prepare gta5` already drops the pavement scenes: use it with "
+               "data.source_filter=none)")
     for f in fields(LossWeights):
         if f.name == "seg_source_rule":
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,10 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     """Objects from config: the datamodule, the module and a Trainer with loggers and callbacks.
 
     What the module needs from the data is computed here and passed in as numbers and objects: the class weights,
-    the stylized-loss weight (``model.loss.seg_source_rule``), the translation score's frozen reference segmenter
-    with its anchors (trained once and cached, `cyclesem.method.reference`); and the ``frozen`` classifier is
-    pre-trained here on the labelled sets, as its own Lightning stage (not when resuming: the checkpoint holds it).
+    the stylized-loss weight (``model.loss.seg_source_rule``: a function of the training progress), the translation
+    score's frozen reference segmenter with its anchors (trained once and cached, `cyclesem.method.reference`); and
+    the ``frozen`` classifier is pre-trained here on the labelled sets, as its own Lightning stage (not when resuming:
+    the checkpoint holds it).
     """
     datamodule = instantiate(cfg.data)
     options = MethodOptions.from_mapping(cfg.model)
@@ -63,7 +65,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks, **extra)
     reference = paired_set_reference(cfg, datamodule, trainer) if options.style_transfer else None
     model = instantiate_module(cfg.model, class_weight=class_weight, reference=reference,
-                               seg_source_weight=stylized_loss_weight(options.loss, cfg.data.real_frac))
+                               seg_source_weight=partial(stylized_loss_weight, options.loss, cfg.data.real_frac))
     model.model_config, model.data_config = to_plain(cfg.model), to_plain(cfg.data)
     model.reference_config = to_plain(cfg.reference) if reference is not None else None
     if model.sem_net is not None and options.semantic_classifier == SemanticClassifier.frozen and cfg.ckpt_path is None:

@@ -104,6 +104,17 @@ def test_default_config_matches_the_documented_defaults(tmp_path):
     assert cfg.data.real_frac == 0.1
 
 
+def test_pavement_share_names_the_pair_root_and_source_filter_defaults_off(tmp_path, monkeypatch):
+    monkeypatch.delenv("CYCLESEM_DATA_DIR", raising=False)
+    default = compose_config("train", [], tmp_path)
+    assert default.data.prepare.root == "data/synthetic" and default.data.prepare.pavement_share == 0.0
+    assert default.data.source_filter.value == "none" and default.data.source.root == "data/synthetic/gta5"
+    cfg = compose_config("train", ["data.prepare.pavement_share=0.3", "data.source_filter=pavement"], tmp_path)
+    assert cfg.data.prepare.root == "data/synthetic_pavement0.3"
+    assert cfg.reference.pair_manifest == "data/synthetic_pavement0.3/manifest.json"
+    validate(cfg)
+
+
 @pytest.mark.parametrize("override,key,expected", [
     ("data.real_frac=1.5", "data.real_frac", "[0, 1]"),
     ("data.real_frac=-0.1", "data.real_frac", "[0, 1]"),
@@ -113,9 +124,15 @@ def test_default_config_matches_the_documented_defaults(tmp_path):
     ("model.ema_decay=1.0", "model.ema_decay", "[0, 1)"),
     ("trainer.precision=16-mixed", "trainer.precision", "32-true or bf16-mixed"),
     ("val_points=0", "val_points", "null (every epoch) or an integer >= 1"),
+    ("data.prepare.pavement_share=1.5", "data.prepare.pavement_share=1.5", "a float in [0, 1]"),
+    ("data.prepare.pavement_share=-0.1", "data.prepare.pavement_share=-0.1", "a float in [0, 1]"),
+    ("data.prepare.pavement_share=abc", "data.prepare.pavement_share='abc'", "a float in [0, 1]"),
+    ("data=gta5_cityscapes data.source_filter=pavement data.source.split_file=clean.txt", "data.source.split_file",
+     "null with data.source_filter=pavement"),
+    ("model.loss.seg_source_end=-1", "model.loss.seg_source_end", ">= 0"),
 ])
 def test_validate_names_key_and_range(override, key, expected, tmp_path):
-    cfg = compose_config("train", [override], tmp_path)
+    cfg = compose_config("train", override.split(), tmp_path)
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert key in str(err.value) and expected in str(err.value)
@@ -153,6 +170,9 @@ def run_cli(*overrides: str) -> subprocess.CompletedProcess:
     ("data.real_frac=abc", "data.real_frac"),  # wrong type: OmegaConf names the key
     ("data.foo=1", "foo"),  # unknown key
     ("model.semantic_classifier=colluding", "semantic_classifier"),
+    ("data.prepare.pavement_share=1.5", "data.prepare.pavement_share=1.5 is out of range: expected a float in [0, 1]"),
+    ("data.source_filter=roads", "source_filter"),
+    ("model.loss.seg_source_rule=sometimes", "seg_source_rule"),
 ])
 def test_cli_rejects_bad_values_without_creating_the_run_dir(override, message, tmp_path):
     run_dir = tmp_path / "run"

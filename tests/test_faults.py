@@ -63,21 +63,24 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
-def test_run_killed_mid_epoch_resumes_to_identical_weights_and_metrics(tmp_path, data_dir):
+@pytest.mark.parametrize("rule", [[], ["model.loss.seg_source_rule=anneal"]], ids=["constant", "anneal"])
+def test_run_killed_mid_epoch_resumes_to_identical_weights_and_metrics(tmp_path, data_dir, rule):
     """Killed (SIGKILL) after step 7 — 1 step past the step-6 checkpoint, mid-epoch 2 — and restarted with
     ckpt_path=last, the run ends bit-identical to one that was never interrupted: weights, optimizer and scheduler
-    states, image pools and val/test metrics (CPU, same thread count, so the same kernels run in the same order)."""
+    states, image pools and val/test metrics (CPU, same thread count, so the same kernels run in the same order).
+    With ``anneal`` the stylized weight depends on the batch's place in the run, which the resume restores."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    assert run_cli(straight, data_dir).returncode == 0
+    assert run_cli(straight, data_dir, *rule).returncode == 0
 
-    proc = run_cli(killed, data_dir, "+callbacks.kill._target_=tests.fault_helpers.KillAfterStep", "+callbacks.kill.step=7")
+    proc = run_cli(killed, data_dir, *rule, "+callbacks.kill._target_=tests.fault_helpers.KillAfterStep",
+                   "+callbacks.kill.step=7")
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert not (killed / "metrics.json").exists()
     resume_point = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert resume_point["epoch"] == 1 and resume_point["loops"]["fit_loop"]["epoch_loop.batch_progress"][
         "total"]["processed"] == 6
 
-    proc = run_cli(killed, data_dir, "ckpt_path=last")
+    proc = run_cli(killed, data_dir, *rule, "ckpt_path=last")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "not resumable" not in proc.stderr  # Lightning's warning for loaders that restart the epoch
     assert_same_weights(straight / "checkpoints" / "last.ckpt", killed / "checkpoints" / "last.ckpt")

@@ -209,3 +209,31 @@ def test_every_method_preset_trains_with_the_same_segmenter_updates(tmp_path, da
     datamodule.prepare_data()
     datamodule.setup("fit")
     assert list(datamodule.labeled_sets) == ["target"] and len(datamodule.labeled_sets["target"]) == 4
+
+
+def test_anneal_rule_trains_with_the_scheduled_stylized_weight(tmp_path, data_dir):
+    """model.loss.seg_source_rule=anneal through train.build: 2 epochs × 4 batches, the logged weight of batch k
+    is seg_source + (seg_source_end − seg_source) · k / 7."""
+    cfg = compose_train(["model=baseline", "data.real_frac=0.5", "model.loss.seg_source_rule=anneal",
+                         "model.loss.seg_source=2", "model.loss.seg_source_end=0.6", "run_test=false"],
+                        tmp_path, data_dir, logger="csv")
+    train(cfg)
+    with open(next(tmp_path.rglob("metrics.csv"))) as handle:
+        logged = [float(row["train/seg_source_weight_step"]) for row in csv.DictReader(handle)
+                  if row.get("train/seg_source_weight_step")]
+    assert logged == pytest.approx([2.0 - 1.4 * k / 7 for k in range(8)])
+
+
+def test_pavement_pair_trains_with_its_pavement_scenes_filtered_out(tmp_path, data_dir):
+    """data.prepare.pavement_share renders a pair of its own beside the default one; data.source_filter=pavement
+    trains on its source images without the scenes shot from the pavement."""
+    cfg = compose_train(["model=baseline", "data.prepare.pavement_share=0.5", "data.source_filter=pavement",
+                         "data.real_frac=0.5", "trainer.fast_dev_run=true"], tmp_path, data_dir)
+    datamodule, _, _ = build(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    root = data_dir / "synthetic_pavement0.5"
+    on_pavement = set(json.loads((root / "manifest.json").read_text())["pavement_scenes"])
+    source = datamodule.labeled_sets["source"].dataset
+    assert on_pavement and str(source.root) == str(root / "gta5") and not on_pavement & set(source.names)
+    assert train(cfg)["status"] == "completed"

@@ -1,7 +1,8 @@
 """`DomainMixDataModule`: a labelled set of fixed size N mixing real (target) and source images.
 
 round(real_frac·N) labelled target images, the rest labelled source (none with ``source_images="none"``, the
-target-only control: the same real images alone). Each pool is shuffled once with
+target-only control: the same real images alone). ``source_filter="pavement"`` drops the source scenes shot from
+the pavement first (the split file of `cyclesem.data.prepare`, written once beside the images). Each pool is shuffled once with
 `seed`, and a fraction takes the first k of that permutation, so subsets are nested across fractions
 (the 10 % target subset is inside the 20 % one). Every training batch is
 ``{"source": {"image", "label"}, "target": {"image", "label"}}`` with either side absent when it has
@@ -24,6 +25,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset
 
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import NUM_CLASSES
+from cyclesem.data.prepare import ensure_pavement_free_split
 from cyclesem.data.resumable import EpochSampler, ResumableLoader, SeededSamples
 
 DatasetFactory = Callable[..., Dataset]
@@ -61,6 +63,7 @@ class DomainMixDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         unlabeled_target: bool = False,
         source_images: str = "raw",
+        source_filter: str = "none",
         seed: int = 0,
         paired: DatasetFactory | None = None,
         prepare: Callable[[], Any] | None = None,
@@ -81,6 +84,9 @@ class DomainMixDataModule(L.LightningDataModule):
             self.num_source = 0
         elif self.source_images != "raw":
             raise ValueError(f"source_images={source_images!r}: expected 'raw' or 'none'")
+        self.source_filter = str(getattr(source_filter, "value", source_filter))
+        if self.source_filter not in ("none", "pavement"):
+            raise ValueError(f"data.source_filter={source_filter!r}: expected 'none' or 'pavement'")
         self.train_sets: dict[str, Dataset] = {}
         self.labeled_sets: dict[str, Subset] = {}
 
@@ -96,19 +102,28 @@ class DomainMixDataModule(L.LightningDataModule):
             )
         return factory(**kwargs)
 
+    def _source_set(self) -> Dataset:
+        """The source images, without the scenes shot from the pavement under ``source_filter="pavement"``."""
+        root = _root_of(self.source_factory)
+        if self.source_filter == "none" or root is None:  # (no root: _build says so)
+            return self._build(self.source_factory, "source")
+        return self._build(self.source_factory, "source", split_file=ensure_pavement_free_split(root))
+
     def _labeled_subset(self, dataset: Dataset, count: int, name: str, salt: int) -> Subset:
         if count > len(dataset):
+            filtered = " without its scenes shot from the pavement (data.source_filter=pavement)" \
+                if salt == 0 and self.source_filter == "pavement" else ""
             raise DatasetError(
                 f"data.num_labeled={self.num_labeled} at data.real_frac={self.real_frac} needs {count} labelled "
                 f"{name} images but {_root_of(self.source_factory if salt == 0 else self.target_factory)} has "
-                f"only {len(dataset)}: lower data.num_labeled"
+                f"only {len(dataset)}{filtered}: lower data.num_labeled"
             )
         return Subset(dataset, nested_indices(len(dataset), count, self.seed, salt=salt).tolist())
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and not self.train_sets:
             if self.num_source > 0:
-                source = self._build(self.source_factory, "source")
+                source = self._source_set()
                 self.labeled_sets["source"] = self._labeled_subset(source, self.num_source, "source", salt=0)
                 self.train_sets["source"] = self.labeled_sets["source"]
             target_parts: list[Dataset] = []

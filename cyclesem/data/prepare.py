@@ -16,7 +16,9 @@ found from the labels alone:
     columns, i.e. the ground just in front of the camera — sidewalk pixels cover more than
     40 % of the region AND outnumber road pixels.
 
-``--keep-pavement`` keeps those scenes. Exit status: 0 when the split was written (gta5) or
+``--keep-pavement`` keeps those scenes. A training run with ``data.source_filter=pavement`` writes the same split
+(:func:`ensure_pavement_free_split`: ``ROOT/split_no_pavement.txt``, as ``--out ROOT/split_no_pavement.txt``
+would) and reads its source images through it. Exit status: 0 when the split was written (gta5) or
 every pair is usable (cityscapes), 1 when nothing usable was found (gta5) or some
 Cityscapes pair is broken, 2 with a one-line error when the root or its layout is missing
 (then nothing is written).
@@ -51,6 +53,7 @@ UNREADABLE = "unreadable file"
 SIZE_MISMATCH = "image/label size mismatch"
 UNKNOWN_IDS = "label ids outside the table"
 PAVEMENT = "shot from the pavement"
+NO_PAVEMENT_SPLIT = "split_no_pavement.txt"  # data.source_filter=pavement: ROOT/<this>
 
 
 def is_pavement_scene(train_ids: np.ndarray) -> bool:
@@ -168,6 +171,33 @@ def write_split(report: Report, path: Path, *, keep_pavement: bool) -> int:
     ]
     path.write_text("\n".join(header + kept) + "\n")
     return len(kept)
+
+
+def ensure_pavement_free_split(root: str | Path, *, workers: int = 1) -> Path:
+    """``ROOT/split_no_pavement.txt``: the usable GTA5-layout pairs under ``root`` without the scenes shot from the
+    pavement, as ``python -m cyclesem.data.prepare gta5 ROOT --out ROOT/split_no_pavement.txt`` writes it. Written
+    once (atomically: side-by-side jobs may race) and read after; the synthetic pair's file goes with its folder
+    when the pair is re-rendered. Raises :class:`DatasetError` when the layout is missing, nothing is left or the
+    folder is read-only."""
+    root = Path(root).expanduser()
+    path = root / NO_PAVEMENT_SPLIT
+    if path.is_file():
+        return path
+    report = check_gta5(root, workers=workers, console=Console(quiet=True))
+    if not report.kept(keep_pavement=False):
+        raise DatasetError(f"data.source_filter=pavement: no usable pair under {root} is left without the scenes "
+                           "shot from the pavement")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write_split(report, tmp, keep_pavement=False)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise DatasetError(
+            f"data.source_filter=pavement cannot write {path} ({err.strerror or err}): write the split elsewhere with "
+            f"`python -m cyclesem.data.prepare gta5 {root} --out FILE` and set data.source.split_file=FILE "
+            "data.source_filter=none") from None
+    return path
 
 
 def print_report(report: Report, console: Console, *, keep_pavement: bool = True) -> None:

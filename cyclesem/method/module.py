@@ -30,6 +30,7 @@ import itertools
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import lightning as L
@@ -46,6 +47,7 @@ from cyclesem.method.image_pool import ImagePool
 from cyclesem.method.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss, semantic_loss
 from cyclesem.method.metrics import EpochMeans, SegmentationMetrics
 from cyclesem.method.options import FP16_PRECISIONS, MethodOptions, SemanticClassifier
+from cyclesem.method.progress import training_progress
 from cyclesem.method.rng import rng_states, set_rng_states
 from cyclesem.method.translation_score import TranslationReference
 
@@ -68,6 +70,10 @@ class Fakes:
 def translation_l1(source_as_target: Tensor, paired_image: Tensor) -> Tensor:
     """Per-image mean L1 between G_S→T(source) and the same scene rendered in target style, (B,)."""
     return (source_as_target - paired_image).abs().flatten(1).mean(1)
+
+
+def _fixed_weight(weight: float, progress: float) -> float:
+    return weight
 
 
 def _side(batch: Mapping, name: str) -> tuple[Tensor | None, Tensor | None]:
@@ -94,7 +100,7 @@ class CycleSemModule(L.LightningModule):
         optimizer_g: Callable[..., torch.optim.Optimizer] | None = None,
         optimizer_d: Callable[..., torch.optim.Optimizer] | None = None,
         class_weight: Tensor | None = None,
-        seg_source_weight: float | None = None,
+        seg_source_weight: float | Callable[[float], float] | None = None,
         reference: TranslationReference | None = None,
         num_classes: int = NUM_CLASSES,
         **options: Any,
@@ -102,7 +108,8 @@ class CycleSemModule(L.LightningModule):
         """Networks and optimizer factories as objects; `options` are `MethodOptions` fields (``model.*``).
 
         From the data, computed by `cyclesem.train.build`: `class_weight` (C,) the CE class weights (None:
-        unweighted), `seg_source_weight` the segmenter's stylized-source CE weight (None: loss.seg_source) and
+        unweighted), `seg_source_weight` the segmenter's stylized-source CE weight (None: loss.seg_source), a number
+        or a function of the training progress (0 at the first batch, 1 at the last: ``seg_source_rule=anneal``), and
         `reference` the frozen segmenter + anchors of the translation score (None: no translation score). The
         reference is kept out of the module's submodules, so out of its checkpoints.
         """
@@ -128,7 +135,12 @@ class CycleSemModule(L.LightningModule):
         self.use_class_weight = class_weight is not None
         self.register_buffer("class_weight", torch.ones(num_classes) if class_weight is None
                              else torch.as_tensor(class_weight, dtype=torch.float32).clone())
-        self.seg_source_weight = opts.loss.seg_source if seg_source_weight is None else seg_source_weight
+        if seg_source_weight is None:
+            seg_source_weight = opts.loss.seg_source
+        # progress → weight; a partial, not a lambda, so the module still pickles (ddp_spawn)
+        self.stylized_weight: Callable[[float], float] = (
+            seg_source_weight if callable(seg_source_weight) else partial(_fixed_weight, float(seg_source_weight)))
+        self.seg_source_weight = self.stylized_weight(0.0)  # this batch's; training_step sets it
         # own coin flips per pool (one seed for both would swap the same positions in both), from the run's seed
         pool_seeds = np.random.SeedSequence([torch.initial_seed(), 0x9001]).generate_state(2, dtype=np.uint64)
         self.pool_s, self.pool_t = (ImagePool(opts.pool_size, seed=int(s) >> 1) for s in pool_seeds)
@@ -186,6 +198,18 @@ class CycleSemModule(L.LightningModule):
 
         return [opt_g, opt_d, opt_seg], [LambdaLR(opt_g, linear_decay), LambdaLR(opt_d, linear_decay), *sched_seg]
 
+    def on_train_start(self) -> None:
+        if training_progress(self.trainer, 0) is None and self.stylized_weight(0.0) != self.stylized_weight(1.0):
+            raise ValueError("the stylized-loss weight follows the training progress (model.loss.seg_source_rule="
+                             f"{self.weights.seg_source_rule.value}) but the run has no finite length: set "
+                             f"trainer.max_epochs (now {self.trainer.max_epochs}) to an integer >= 1")
+
+    def progress(self, batch_idx: int) -> float:
+        """Share of the run's training batches before this one (0 first, 1 last); 0 without a Trainer."""
+        trainer = self.attached_trainer()
+        progress = training_progress(trainer, batch_idx) if trainer is not None else None
+        return 0.0 if progress is None else progress
+
     def on_train_epoch_end(self) -> None:
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers] if schedulers else []:
@@ -220,6 +244,9 @@ class CycleSemModule(L.LightningModule):
         opt_seg = optimizers[-1] if isinstance(optimizers, list) else optimizers
         logs: dict[str, Tensor] = {}
         skipped = False
+        self.seg_source_weight = self.stylized_weight(self.progress(batch_idx))
+        if source_image is not None:
+            logs["seg_source_weight"] = torch.tensor(float(self.seg_source_weight), device=source_image.device)
         opt_seg.zero_grad(set_to_none=True)  # the fused source term adds its segmenter gradient in step 1
         fused_source_ce, fakes = None, None
         if self.has_gan and source_image is not None and target_image is not None:

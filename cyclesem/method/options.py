@@ -43,8 +43,22 @@ class ClassWeighting(str, Enum):
 
 
 class SourceWeightRule(str, Enum):
-    constant = "constant"  # seg_source as given
-    source_share = "source_share"  # seg_source · (1 − real_frac) / max(real_frac, 1 − real_frac)
+    """The segmenter's CE weight w on stylized source images (`stylized_loss_weight`), f = data.real_frac. Each
+    segmenter step sees one stylized and one real batch, so the stylized share of the CE weight is
+    w / (w + seg_target) whatever the fraction (at f = 0 there is no real batch, at f = 1 no stylized one)."""
+
+    constant = "constant"  # w = seg_source at every fraction: share 1/2 with the default weights
+    # w = seg_source · (1 − f) / max(f, 1 − f): seg_source up to f = 0.5, then the source/real ratio (share 1 − f
+    # with the default weights only above 0.5: it never touches the low fractions)
+    source_share = "source_share"
+    # stylized images weigh what they are in the labelled set, share 1 − f over the whole range:
+    # w = seg_target · (1 − f) / f (0.1 → 9 · seg_target, 0.5 → seg_target, 0.9 → seg_target / 9; 1 → 0, no source);
+    # at f = 0 (no real batch to share with) w = seg_source. seg_source is not used otherwise.
+    labelled_share = "labelled_share"
+    # w falls linearly from seg_source at the run's first training batch to seg_source_end at its last
+    # (progress p = batches done / (max_epochs · batches per epoch − 1)): w = seg_source + (seg_source_end −
+    # seg_source) · p, at every fraction
+    anneal = "anneal"
 
 
 @dataclass
@@ -57,17 +71,28 @@ class LossWeights:
     seg_source: float = 1.0  # segmenter: CE(F_T(x_SasT detached), y_s)
     seg_target: float = 1.0  # segmenter: CE(F_T(x_t), y_t)
     seg_source_rule: SourceWeightRule = SourceWeightRule.constant
+    seg_source_end: float = 0.0  # `anneal`: the stylized weight at the last training batch
 
     def __post_init__(self) -> None:
         # Hydra hands over enum members, checkpoints' stored configs plain strings
         self.seg_source_rule = SourceWeightRule(self.seg_source_rule)
 
 
-def stylized_loss_weight(loss: LossWeights, real_frac: float) -> float:
-    """The weight of the segmenter's CE on stylized source images under `loss.seg_source_rule`: with
-    ``source_share`` it follows the source share, so stylized images weigh less as real data grows."""
-    if loss.seg_source_rule == SourceWeightRule.source_share:
+def stylized_loss_weight(loss: LossWeights, real_frac: float, progress: float = 0.0) -> float:
+    """The weight of the segmenter's CE on stylized source images under `loss.seg_source_rule` (see
+    `SourceWeightRule`) at real share `real_frac` and training progress `progress` (0 at the run's first batch,
+    1 at its last; only ``anneal`` reads it)."""
+    if not 0.0 <= real_frac <= 1.0:
+        raise ValueError(f"real_frac={real_frac!r}: expected a float in [0, 1]")
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"progress={progress!r}: expected a float in [0, 1]")
+    rule = loss.seg_source_rule
+    if rule == SourceWeightRule.source_share:
         return loss.seg_source * (1.0 - real_frac) / max(real_frac, 1.0 - real_frac)
+    if rule == SourceWeightRule.labelled_share:
+        return loss.seg_source if real_frac == 0 else loss.seg_target * (1.0 - real_frac) / real_frac
+    if rule == SourceWeightRule.anneal:
+        return loss.seg_source + (loss.seg_source_end - loss.seg_source) * progress
     return loss.seg_source
 
 

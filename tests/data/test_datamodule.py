@@ -92,3 +92,32 @@ def test_class_counts_cover_the_labelled_images(pair_root):
     dm = make_datamodule(pair_root, 0.5)
     counts = dm.labeled_class_counts()
     assert counts.shape == (19,) and counts.sum() > 0.9 * N * 32 * 64
+
+
+@pytest.fixture(scope="module")
+def pavement_root(tmp_path_factory):
+    return ensure_synthetic_pair(tmp_path_factory.mktemp("dm") / "synthetic_pavement0.4", height=32, width=64,
+                                 num_source=24, num_target_train=4, num_target_val=2, num_target_test=1,
+                                 pavement_share=0.4, progress=False)
+
+
+def test_source_filter_pavement_drops_the_scenes_shot_from_the_pavement(pavement_root):
+    """The synthetic pair's pavement scenes are in the full source set and not in the filtered one."""
+    import json
+
+    on_pavement = set(json.loads((pavement_root / "manifest.json").read_text())["pavement_scenes"])
+    assert on_pavement
+    full = make_datamodule(pavement_root, 0.0, num_labeled=24)
+    assert on_pavement <= {full.labeled_sets["source"].dataset.names[i] for i in full.labeled_sets["source"].indices}
+    filtered = make_datamodule(pavement_root, 0.0, num_labeled=8, source_filter="pavement")
+    source = filtered.labeled_sets["source"].dataset
+    assert not on_pavement & set(source.names)
+    assert len(source) <= 24 - len(on_pavement)
+    assert (pavement_root / "gta5" / "split_no_pavement.txt").is_file()
+    with pytest.raises(DatasetError, match="needs 24 labelled source images.* without its scenes shot from the pave"):
+        make_datamodule(pavement_root, 0.0, num_labeled=24, source_filter="pavement")
+
+
+def test_source_filter_must_be_known(pair_root):
+    with pytest.raises(ValueError, match="data.source_filter='roads': expected 'none' or 'pavement'"):
+        make_datamodule(pair_root, 0.5, source_filter="roads")

@@ -5,14 +5,17 @@ import numpy as np
 import pytest
 
 from cyclesem.data.gta5 import GTA5Dataset
+from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.data.prepare import (
     MISSING_LABEL,
+    NO_PAVEMENT_SPLIT,
     PAVEMENT,
     SIZE_MISMATCH,
     UNKNOWN_IDS,
     UNREADABLE,
     check_gta5,
+    ensure_pavement_free_split,
     is_pavement_scene,
     main,
 )
@@ -110,6 +113,25 @@ def test_keep_pavement_and_out(messy_gta5: Path, tmp_path: Path, capsys: pytest.
     assert _stems(out) == ["00001", "00002", "00003", "00006"]
     assert not (messy_gta5 / "split_clean.txt").exists()
     assert "1 scene(s) shot from the pavement kept" in capsys.readouterr().out
+
+
+def test_pavement_free_split_is_the_clean_split_written_once(messy_gta5: Path, tmp_path: Path) -> None:
+    """data.source_filter=pavement's split file: what `prepare gta5 ROOT --out ROOT/split_no_pavement.txt` writes."""
+    split = ensure_pavement_free_split(messy_gta5)
+    assert split == messy_gta5 / NO_PAVEMENT_SPLIT and _stems(split) == ["00001", "00002", "00003"]
+    assert main(["gta5", str(messy_gta5), "--out", str(tmp_path / "cli.txt"), "--workers", "1"]) == 0
+    assert split.read_text() == (tmp_path / "cli.txt").read_text()
+    split.write_text("00001\n")  # an existing file is read, not rewritten
+    assert _stems(ensure_pavement_free_split(messy_gta5)) == ["00001"]
+    assert sorted(p.name for p in messy_gta5.iterdir()) == ["images", "labels", NO_PAVEMENT_SPLIT]  # no leftovers
+
+
+def test_pavement_free_split_of_only_pavement_scenes_is_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "gta5"
+    write_gta5_pair(root, "00001", label_ids=pavement_label_ids())
+    with pytest.raises(DatasetError, match="data.source_filter=pavement: no usable pair"):
+        ensure_pavement_free_split(root)
+    assert not (root / NO_PAVEMENT_SPLIT).exists()
 
 
 def test_missing_root_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

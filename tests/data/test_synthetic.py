@@ -209,3 +209,81 @@ def test_cli_prints_counts_and_frequencies(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "source 2" in out and "target_val 1" in out
     assert re.search(r"^road\s+\d+\.\d+%", out, re.MULTILINE)
+
+
+# ----------------------------------------------------------------- pavement scenes (issue 15, open question 1)
+PAVEMENT_SMALL = {**SMALL, "num_source": 16, "num_target_train": 1, "num_target_val": 1, "num_target_test": 1,
+                  "height": 32, "width": 64}
+
+
+@pytest.fixture(scope="module")
+def pavement_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ensure_synthetic_pair(tmp_path_factory.mktemp("pavement") / "pair", pavement_share=0.5, **PAVEMENT_SMALL)
+
+
+def test_default_pair_records_no_pavement_key(pair: Path, tmp_path: Path) -> None:
+    """The default (and an explicit pavement_share=0) adds no key to the manifest: the cached default pair and the
+    reference segmenter keyed by its params stay current."""
+    manifest = json.loads((pair / "manifest.json").read_text())
+    assert set(manifest["params"]) == {"seed", "num_source", "num_target_train", "num_target_val", "num_target_test",
+                                       "height", "width"}
+    assert set(manifest) == {"version", "params", "counts", "cities", "classes", "class_frequencies"}
+    assert synthetic.VERSION == 4
+    explicit = ensure_synthetic_pair(tmp_path / "explicit", seed=0, pavement_share=0.0, **SMALL)
+    assert _files(explicit) == _files(pair)  # byte-identical, manifest included
+
+
+def test_pavement_share_renders_scenes_the_prepare_rule_flags(pavement_pair: Path, pair: Path) -> None:
+    from cyclesem.data.prepare import is_pavement_scene
+
+    manifest = json.loads((pavement_pair / "manifest.json").read_text())
+    assert manifest["params"]["pavement_share"] == 0.5
+    on_pavement = set(manifest["pavement_scenes"])
+    assert 3 <= len(on_pavement) <= 13  # about half of 16
+    flagged = {p.stem for p in sorted((pavement_pair / "gta5" / "labels").glob("*.png"))
+               if is_pavement_scene(label_ids_to_train_ids(_load(p)))}
+    assert on_pavement <= flagged  # every scene shot from the pavement is found by the labels alone
+    assert len(flagged - on_pavement) <= 2  # and few others (a road scene whose camera stands near the kerb)
+    # the other scenes are the default pair's: the pavement draw has its own random stream
+    default = ensure_synthetic_pair(pair.parent / "default_small", seed=0, **PAVEMENT_SMALL)
+    road = sorted({f"{i:05d}" for i in range(16)} - on_pavement)
+    for stem in road:
+        for folder in ("gta5/images", "gta5/labels", "gta5_as_cityscapes/images"):
+            assert (pavement_pair / folder / f"{stem}.png").read_bytes() == (default / folder / f"{stem}.png").read_bytes()
+    assert _files(pavement_pair / "cityscapes") == _files(default / "cityscapes")  # the target side is untouched
+
+
+def test_pavement_scenes_are_nested_across_shares() -> None:
+    scenes = [{i for i in range(200) if synthetic.is_pavement_index(0, i, share)} for share in (0.0, 0.1, 0.3, 1.0)]
+    assert scenes[0] == set() and scenes[-1] == set(range(200))
+    assert scenes[0] <= scenes[1] <= scenes[2] <= scenes[3]
+    assert 40 <= len(scenes[2]) <= 80
+
+
+def test_a_pavement_pair_gets_its_own_root_and_never_replaces_another(pair: Path, tmp_path: Path) -> None:
+    assert synthetic.pair_dir_name(0.0) == "synthetic"
+    assert synthetic.pair_dir_name(0.3) == "synthetic_pavement0.3"
+    root = ensure_synthetic_pair(tmp_path / "synthetic", seed=0, **SMALL)
+    before = _files(root)
+    with pytest.raises(FileExistsError, match=r"pavement_share=0; pavement_share=0.3 is another source set.*"
+                                              r"synthetic_pavement0.3"):
+        ensure_synthetic_pair(root, seed=0, pavement_share=0.3, **SMALL)
+    assert _files(root) == before
+    other = ensure_synthetic_pair(tmp_path / "synthetic_pavement0.3", seed=0, pavement_share=0.3, **SMALL)
+    with pytest.raises(FileExistsError, match=r"pavement_share=0.3; pavement_share=0 is another source set"):
+        ensure_synthetic_pair(other, seed=0, **SMALL)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan"), True, "0.3"])
+def test_bad_pavement_share_is_refused(tmp_path: Path, share: object) -> None:
+    with pytest.raises(ValueError, match=r"pavement_share=.* is out of range: expected a float in \[0, 1\]"):
+        ensure_synthetic_pair(tmp_path / "bad", pavement_share=share, **SMALL)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_cli_renders_a_pavement_share(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main([str(tmp_path / "cli"), "--num-source", "4", "--num-target-train", "1", "--num-target-val", "1",
+          "--num-target-test", "1", "--height", "32", "--width", "64", "--pavement-share", "1"])
+    manifest = json.loads((tmp_path / "cli" / "manifest.json").read_text())
+    assert manifest["params"]["pavement_share"] == 1.0
+    assert manifest["pavement_scenes"] == ["00000", "00001", "00002", "00003"]

@@ -6,6 +6,7 @@ import copy
 from functools import partial
 from types import SimpleNamespace
 
+import lightning as L
 import pytest
 import torch
 
@@ -21,7 +22,8 @@ from cyclesem.models.segmenter import UNet
 H, W = 32, 32
 
 
-def make_module(*, baseline: bool = False, lr: float = 1e-2, optimizer=torch.optim.Adam, **kwargs) -> CycleSemModule:
+def make_module(*, baseline: bool = False, lr: float = 1e-2, optimizer=torch.optim.Adam, for_trainer: bool = False,
+                **kwargs) -> CycleSemModule:
     torch.manual_seed(0)
     nets = {} if baseline else dict(
         gen_s2t=ResnetGenerator(ngf=4, n_blocks=1), gen_t2s=ResnetGenerator(ngf=4, n_blocks=1),
@@ -30,7 +32,7 @@ def make_module(*, baseline: bool = False, lr: float = 1e-2, optimizer=torch.opt
     )
     module = CycleSemModule(segmenter=UNet(base_channels=4, depth=2), optimizer_seg=partial(optimizer, lr=lr),
                             pool_size=4, **nets, **kwargs)
-    return without_trainer(module)
+    return module if for_trainer else without_trainer(module)
 
 
 def make_batch(sides=("source", "target"), unlabeled_target: bool = False) -> dict:
@@ -207,6 +209,98 @@ def test_source_share_rule_scales_stylized_weight():
     assert stylized_loss_weight(loss, 0.1) == pytest.approx(2.0)
     assert stylized_loss_weight(loss, 0.8) == pytest.approx(2.0 * 0.2 / 0.8)
     assert stylized_loss_weight(LossWeights(seg_source=2.0), 0.8) == 2.0  # constant: as given
+
+
+# (real_frac, weight) with seg_source=2, seg_target=1, hand-computed; f = real_frac
+STYLIZED_WEIGHTS = {
+    "constant": [(0.0, 2.0), (0.1, 2.0), (0.5, 2.0), (0.9, 2.0), (1.0, 2.0)],
+    # 2 · (1 − f) / max(f, 1 − f): 2·1/1, 2·0.9/0.9, 2·0.5/0.5, 2·0.1/0.9, 2·0/1
+    "source_share": [(0.0, 2.0), (0.1, 2.0), (0.5, 2.0), (0.9, 0.2 / 0.9), (1.0, 0.0)],
+    # seg_target · (1 − f) / f, seg_source at f = 0: 2, 1·0.9/0.1, 1·0.5/0.5, 1·0.1/0.9, 1·0/1
+    "labelled_share": [(0.0, 2.0), (0.1, 9.0), (0.5, 1.0), (0.9, 1 / 9), (1.0, 0.0)],
+    # progress 0: seg_source at every fraction
+    "anneal": [(0.0, 2.0), (0.1, 2.0), (0.5, 2.0), (0.9, 2.0), (1.0, 2.0)],
+}
+
+
+@pytest.mark.parametrize("rule", sorted(STYLIZED_WEIGHTS))
+def test_stylized_weight_of_each_rule_across_the_fractions(rule):
+    loss = LossWeights(seg_source=2.0, seg_target=1.0, seg_source_rule=rule, seg_source_end=0.5)
+    for real_frac, expected in STYLIZED_WEIGHTS[rule]:
+        assert stylized_loss_weight(loss, real_frac) == pytest.approx(expected), real_frac
+
+
+def test_labelled_share_gives_stylized_images_their_share_of_the_labelled_set():
+    """w / (w + seg_target) = 1 − real_frac: 0.9 of the CE weight at 10 % real, where `constant` gives 1/2."""
+    for seg_target in (1.0, 0.5):
+        loss = LossWeights(seg_target=seg_target, seg_source_rule="labelled_share")
+        for real_frac in (0.025, 0.1, 0.3, 0.5, 0.9):
+            w = stylized_loss_weight(loss, real_frac)
+            assert w / (w + seg_target) == pytest.approx(1 - real_frac)
+    constant = stylized_loss_weight(LossWeights(), 0.1)
+    assert constant / (constant + LossWeights().seg_target) == 0.5
+
+
+def test_anneal_falls_linearly_to_seg_source_end():
+    loss = LossWeights(seg_source=2.0, seg_source_rule="anneal", seg_source_end=0.5)
+    for real_frac in (0.0, 0.1, 0.5, 0.9, 1.0):  # the same at every fraction
+        assert [stylized_loss_weight(loss, real_frac, p) for p in (0.0, 0.5, 1.0)] == [2.0, 1.25, 0.5]
+    to_zero = LossWeights(seg_source_rule="anneal")  # seg_source_end defaults to 0
+    assert [stylized_loss_weight(to_zero, 0.1, p) for p in (0.0, 0.25, 1.0)] == [1.0, 0.75, 0.0]
+    assert stylized_loss_weight(LossWeights(seg_source=2.0), 0.1, 0.7) == 2.0  # the other rules ignore progress
+
+
+@pytest.mark.parametrize("real_frac,progress,message", [
+    (1.5, 0.0, r"real_frac=1.5: expected a float in \[0, 1\]"),
+    (0.1, -0.1, r"progress=-0.1: expected a float in \[0, 1\]"),
+    (0.1, 1.2, r"progress=1.2: expected a float in \[0, 1\]"),
+])
+def test_stylized_weight_refuses_values_out_of_range(real_frac, progress, message):
+    with pytest.raises(ValueError, match=message):
+        stylized_loss_weight(LossWeights(seg_source_rule="anneal"), real_frac, progress)
+
+
+def test_unknown_rule_is_refused():
+    with pytest.raises(ValueError, match="sometimes"):
+        LossWeights(seg_source_rule="sometimes")
+
+
+class _WeightPerBatch(L.Callback):
+    """The stylized weight the module used and logged in each training batch."""
+
+    def __init__(self) -> None:
+        self.used: list[float] = []
+        self.logged: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.used.append(pl_module.seg_source_weight)
+        self.logged.append(float(trainer.callback_metrics["train/seg_source_weight_step"]))
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+def test_module_uses_the_annealed_weight_of_each_training_batch(baseline, tmp_path):
+    """A real fit of 2 epochs × 3 batches with seg_source 1 → 0.25: batch k of 6 weighs 1 − 0.75 · k / 5."""
+    loss = LossWeights(seg_source=1.0, seg_source_rule="anneal", seg_source_end=0.25)
+    module = make_module(baseline=baseline, loss=loss, seg_source_weight=partial(stylized_loss_weight, loss, 0.5),
+                         for_trainer=True)
+    batches = [make_batch() for _ in range(3)]
+    record = _WeightPerBatch()
+    trainer = L.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[record],
+                        default_root_dir=tmp_path)
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    expected = [1.0 - 0.75 * k / 5 for k in range(6)]
+    assert record.used == pytest.approx(expected) and record.logged == pytest.approx(expected)
+
+
+def test_a_weight_that_follows_progress_needs_a_finite_run(tmp_path):
+    loss = LossWeights(seg_source_rule="anneal")
+    module = make_module(baseline=True, loss=loss, seg_source_weight=partial(stylized_loss_weight, loss, 0.5),
+                         for_trainer=True)
+    trainer = L.Trainer(max_epochs=-1, max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    with pytest.raises(ValueError, match="seg_source_rule=anneal.*trainer.max_epochs"):
+        trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader([make_batch()], batch_size=None))
 
 
 def test_stylized_weight_passed_in_scales_the_segmenter_source_term():

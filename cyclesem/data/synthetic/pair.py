@@ -8,13 +8,22 @@ and vignetting in the target — and mildly in geometry (``synthetic_SOURCE_GEOM
 ``gta5_as_cityscapes`` holds every source scene re-rendered in the target appearance on the source
 geometry: the exact answer a perfect source → target translation would give.
 
-    python -m cyclesem.data.synthetic ROOT [--seed N]   (the same as python -m cyclesem.data.synthetic.pair)
+``pavement_share`` (default 0, off) shoots that share of the source scenes from the pavement rather than the road,
+as a share of GTA5's are (an open question of the source report; ``cyclesem.data.prepare`` finds them by their
+labels). Each source image i is such a scene when its own random number is below the share, so the sets are
+nested across shares and image i does not depend on the counts. A non-zero share is recorded in the manifest
+(``params.pavement_share`` and the stems in ``pavement_scenes``); the default adds no key, so the default pair and
+everything keyed by its manifest stay as they were. A pair of another share gets its own root
+(:func:`pair_dir_name`, which ``conf/data/synthetic.yaml`` names it by): one is never rendered over the other.
+
+    python -m cyclesem.data.synthetic ROOT [--seed N] [--pavement-share S]   (= python -m cyclesem.data.synthetic.pair)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -37,7 +46,7 @@ _FRAME = 19  # Cityscapes names the annotated frame of each snippet _000019
 # independent random streams, so image i does not depend on the counts of any split (new splits append
 # streams: the images of the older splits stay the same)
 _SOURCE_SCENE, _SOURCE_LOOK, _PAIRED_LOOK, _TRAIN_SCENE, _TRAIN_LOOK, _VAL_SCENE, _VAL_LOOK, _TEST_SCENE, \
-    _TEST_LOOK = range(9)
+    _TEST_LOOK, _PAVEMENT = range(10)
 _TARGET_SPLITS = {  # domain → (Cityscapes split, cities, scene stream, appearance stream)
     "target_train": ("train", TRAIN_CITIES, _TRAIN_SCENE, _TRAIN_LOOK),
     "target_val": ("val", VAL_CITIES, _VAL_SCENE, _VAL_LOOK),
@@ -47,6 +56,26 @@ _TARGET_SPLITS = {  # domain → (Cityscapes split, cities, scene stream, appear
 
 def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, index])
+
+
+def pair_dir_name(pavement_share: float = 0.0) -> str:
+    """The pair's directory name under the data dir: ``synthetic`` for the default, ``synthetic_pavement0.3`` for
+    a pavement share of 0.3 (``conf/data/synthetic.yaml``'s root, through the ``synthetic_dir`` resolver)."""
+    share = _checked_share(pavement_share)
+    return "synthetic" if share == 0 else f"synthetic_pavement{share:g}"
+
+
+def _checked_share(pavement_share: object) -> float:
+    ok = isinstance(pavement_share, (int, float, np.integer, np.floating)) and not isinstance(pavement_share, bool)
+    if not ok or not math.isfinite(pavement_share) or not 0.0 <= pavement_share <= 1.0:
+        raise ValueError(f"pavement_share={pavement_share!r} is out of range: expected a float in [0, 1] (the share "
+                         "of source scenes shot from the pavement; 0 = none, the default pair)")
+    return float(pavement_share)
+
+
+def is_pavement_index(seed: int, index: int, pavement_share: float) -> bool:
+    """Whether source image `index` is shot from the pavement: its own draw, so nested across shares."""
+    return pavement_share > 0 and _rng(seed, _PAVEMENT, index).random() < pavement_share
 
 
 def _write_png(path: pathlib.Path, array: np.ndarray) -> None:
@@ -62,13 +91,18 @@ def _city_stem(cities: tuple[str, ...], index: int) -> tuple[str, str]:
 def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
     """Write the whole pair under `out` (a fresh directory) and return its manifest."""
     seed, h, w = params["seed"], params["height"], params["width"]
+    share = params.get("pavement_share", 0.0)  # absent: the default, no pavement scenes
+    pavement_scenes = []
     pixels = {domain: np.zeros(256, np.int64) for domain in ("source", *_TARGET_SPLITS)}
     jobs = [("source", i) for i in range(params["num_source"])] + [
         (domain, i) for domain in _TARGET_SPLITS for i in range(params[f"num_{domain}"])]
     for domain, i in track(jobs, description="rendering the synthetic pair", disable=not progress):
         if domain == "source":
-            layout = sample_scene(_rng(seed, _SOURCE_SCENE, i), SOURCE_GEOMETRY, h, w)
+            on_pavement = is_pavement_index(seed, i, share)
+            layout = sample_scene(_rng(seed, _SOURCE_SCENE, i), SOURCE_GEOMETRY, h, w, on_pavement=on_pavement)
             name = f"{i:05d}.png"
+            if on_pavement:
+                pavement_scenes.append(f"{i:05d}")
             image = render_appearance(layout, SOURCE_STYLE, _rng(seed, _SOURCE_LOOK, i))
             _write_png(out / "gta5" / "images" / name, image)
             _write_png(out / "gta5" / "labels" / name, layout.label_ids())
@@ -97,6 +131,8 @@ def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
         "classes": [CLASS_NAMES[k] for k in SYNTHETIC_CLASSES],
         "class_frequencies": frequencies,
     }
+    if "pavement_share" in params:  # only off the default: the default manifest keeps its keys
+        manifest["pavement_scenes"] = pavement_scenes
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))  # written last: marks a complete set
     return manifest
 
@@ -124,14 +160,23 @@ def _is_replaceable(root: pathlib.Path) -> bool:
     return ours or not any(root.iterdir())
 
 
+def _share_of(manifest: dict | None) -> float:
+    params = manifest.get("params") if isinstance(manifest, dict) else None
+    return float(params.get("pavement_share", 0.0)) if isinstance(params, dict) else 0.0
+
+
 def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source: int = 600,
                           num_target_train: int = 600, num_target_val: int = 150, num_target_test: int = 300,
-                          height: int = 64, width: int = 128, progress: bool = True) -> pathlib.Path:
+                          height: int = 64, width: int = 128, pavement_share: float = 0.0,
+                          progress: bool = True) -> pathlib.Path:
     """Render the synthetic GTA5-like / Cityscapes-like pair into `root` unless it is there; return `root`.
 
     Several processes may call this at once: one renders into a hidden sibling under a file lock and moves it
     into place with one rename, so nobody sees a half-written set and a crash leaves the old set or nothing.
+    A pair of another version or size is replaced; one of another `pavement_share` never is (it is another
+    source set, with its own root: :func:`pair_dir_name`).
     """
+    share = _checked_share(pavement_share)
     params = {"seed": seed, "num_source": num_source, "num_target_train": num_target_train,
               "num_target_val": num_target_val, "num_target_test": num_target_test, "height": height,
               "width": width}
@@ -140,6 +185,8 @@ def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"ensure_synthetic_pair: {name}={value!r}, expected an integer >= {least}")
     params = {name: int(value) for name, value in params.items()}
+    if share > 0:  # the default keeps its params (and the caches keyed by them)
+        params["pavement_share"] = share
     root = pathlib.Path(root).absolute()  # so "." still names a parent for the lock and the staging dir
     if _is_current(root, params):
         return root
@@ -150,6 +197,13 @@ def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source:
         if root.exists() and not _is_replaceable(root):
             raise FileExistsError(f"{root} exists but holds no synthetic dataset (no readable manifest.json);"
                                   " refusing to overwrite it: remove it or pick another root")
+        existing = _read_manifest(root) if root.exists() else None
+        if isinstance(existing, dict) and _share_of(existing) != share:
+            raise FileExistsError(
+                f"{root} holds the synthetic pair with pavement_share={_share_of(existing):g}; "
+                f"pavement_share={share:g} is another source set and gets its own root (e.g. "
+                f"{root.parent / pair_dir_name(share)}; conf/data/synthetic.yaml names data.prepare.root by the "
+                "share): refusing to overwrite it")
         for leftover in root.parent.glob(f".{root.name}.*-*"):  # from a crashed run; we hold the lock
             shutil.rmtree(leftover, ignore_errors=True)
         staging = root.parent / f".{root.name}.staging-{os.getpid()}"
@@ -178,11 +232,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-target-test", type=int, default=300)
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--pavement-share", type=float, default=0.0,
+                        help="share of source scenes shot from the pavement (default 0: none)")
     args = parser.parse_args(argv)
     root = ensure_synthetic_pair(args.root, seed=args.seed, num_source=args.num_source,
                                  num_target_train=args.num_target_train, num_target_val=args.num_target_val,
                                  num_target_test=args.num_target_test,
-                                 height=args.height, width=args.width)
+                                 height=args.height, width=args.width, pavement_share=args.pavement_share)
     manifest = json.loads((root / "manifest.json").read_text())
     print(f"{root}  (version {manifest['version']})")
     print("images: " + ", ".join(f"{domain} {n}" for domain, n in manifest["counts"].items()))

@@ -14,7 +14,7 @@ World: X lateral (m, + right of the camera), Y height above the ground, z depth 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -71,6 +71,17 @@ def _street(rng: np.random.Generator, geometry: SceneGeometry) -> Street:
     return Street(centre=-rng.uniform(*geometry.lateral), half=half, walk=tuple(rng.uniform(1.5, 4.5, 2)),
                   grass=tuple(grass), outer=tuple(rng.choice([TERRAIN, SIDEWALK], 2)), two_way=half > 4.5,
                   crossing=rng.uniform(6, 40) if rng.random() < 0.25 else np.inf, end=rng.uniform(40, 150))
+
+
+def _on_the_pavement(rng: np.random.Generator, st: Street) -> Street:
+    """The street re-centred so the camera stands on one sidewalk, widened to 3.5–6 m, a third to two thirds
+    of the way across it: the ground just ahead is pavement (GTA5's scenes shot from the pavement)."""
+    side = rng.choice([-1, 1])
+    k = (side + 1) // 2
+    walk = list(st.walk)
+    walk[k] = rng.uniform(3.5, 6.0)
+    camera = side * (st.half + walk[k] * rng.uniform(0.35, 0.65))  # camera's lateral offset from the road centre
+    return replace(st, centre=-camera, walk=tuple(walk))
 
 
 def _windows(rng: np.random.Generator, top: float) -> Mask2D:
@@ -136,10 +147,14 @@ def _far_end(cv: Canvas, rng: np.random.Generator, st: Street) -> None:
         top = _wobble(rng, rng.uniform(3, 10), 1.5)
         cv.frontal(-300, 300, 0, 20, st.end, VEGETATION, cv.instance(), shape=lambda x, y: y <= top(x / 4))
 
-def sample_scene(rng: np.random.Generator, geometry: SceneGeometry, height: int, width: int) -> SceneLayout:
-    """Draw one street scene of a domain's geometry and ray-cast it at height × width pixels."""
+def sample_scene(rng: np.random.Generator, geometry: SceneGeometry, height: int, width: int, *,
+                 on_pavement: bool = False) -> SceneLayout:
+    """Draw one street scene of a domain's geometry and ray-cast it at height × width pixels; `on_pavement`
+    puts the camera on a sidewalk (it draws from `rng` only then, so the other scenes stay as they were)."""
     cam = _camera(rng, geometry, height, width)
     cv, st, scale = Canvas(cam), _street(rng, geometry), geometry.object_scale
+    if on_pavement:
+        st = _on_the_pavement(rng, st)
     cv.ground(st)
     for side in (-1, 1):
         _roadside(cv, rng, st, side)
