@@ -1,11 +1,13 @@
 """Training curves of the CycleGAN variants `diagnose.py` ran: translation gain (where it was scored) and
 translation L1 against the paired renders, per evaluation step.
 
+    python experiments/translation/score.py [RUNS_DIR]    # first: the final gain of the unscored runs
     python experiments/translation/curves.py [RUNS_DIR]   # writes RUNS_DIR/../curves.png
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -24,6 +26,9 @@ def main() -> None:
     batch = next(iter(torch.utils.data.DataLoader(paired, batch_size=len(paired))))
     untranslated = (batch["source_image"] - batch["paired_image"]).abs().mean().item()
     fig, (ax_gain, ax_l1) = plt.subplots(1, 2, figsize=(11, 4))
+    table = runs.parent / "variants.csv"  # score.py: the final gain of runs made before diagnose.py scored
+    final_gain = {row["variant"]: float(row["translation_gain"]) for row in csv.DictReader(table.open())} \
+        if table.exists() else {}
     for record_file in sorted(runs.glob("*.json")):
         history = json.loads(record_file.read_text())["history"]
         steps = [h["step"] for h in history]
@@ -31,6 +36,9 @@ def main() -> None:
         scored = [h for h in history if "translation_gain" in h]
         if scored:
             ax_gain.plot([h["step"] for h in scored], [h["translation_gain"] for h in scored], marker="o",
+                         color=line.get_color(), label=record_file.stem)
+        elif record_file.stem in final_gain:  # its last step only (× markers)
+            ax_gain.plot([steps[-1]], [final_gain[record_file.stem]], marker="x", ms=9, ls="none",
                          color=line.get_color(), label=record_file.stem)
     ax_gain.axhline(0.5, color="grey", ls="--", lw=0.8)
     ax_gain.set(xlabel="CycleGAN step", ylabel="translation gain (0 = raw source, 1 = paired render)",

@@ -11,6 +11,11 @@ run) and a panel (source | G_S→T(source) | paired render | real target images)
 
     python experiments/translation/diagnose.py --name plain --steps 1000
     python experiments/translation/diagnose.py --name residual --steps 1000 --arch residual --up resize --idt 0
+    python experiments/translation/diagnose.py --name supervised_plain --steps 1000 --supervised
+
+`--supervised` is the generator's ceiling at the budget: G_S→T alone learns the paired renders with an L1 loss
+(pix2pix without its GAN term) on the 536 source scenes outside the 64 evaluation scenes, no discriminator, no
+cycle: what the architecture reaches when the target is given, not searched for.
 
 Writes <out>/<name>.json (arguments, L1 history, wall time), <name>_<step>.png and <name>_gs.pt.
 """
@@ -63,6 +68,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--up", default="transpose", choices=["transpose", "resize"])
     p.add_argument("--arch", default="plain", choices=sorted(ARCHS))
     p.add_argument("--bs", type=int, default=4)
+    p.add_argument("--supervised", action="store_true", help="G_S→T learns the paired renders by L1 (the ceiling)")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args()
@@ -88,9 +94,13 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     src = load(sorted((root / "gta5/images").glob("*.png")))
     tgt = load(sorted((root / "cityscapes/leftImg8bit/train").glob("*/*.png"))[: a.ntarget])
-    names = sorted(p.name for p in (root / "gta5_as_cityscapes/images").glob("*.png"))[:64]
+    all_names = sorted(p.name for p in (root / "gta5_as_cityscapes/images").glob("*.png"))
+    names = all_names[:64]  # the evaluation scenes: data.paired of conf/data/synthetic.yaml (limit 64)
     paired_src = load([root / "gta5/images" / n for n in names])
     paired = load([root / "gta5_as_cityscapes/images" / n for n in names])
+    if a.supervised:  # the training pairs: every other scene
+        src = load([root / "gta5/images" / n for n in all_names[64:]])
+        src_renders = load([root / "gta5_as_cityscapes/images" / n for n in all_names[64:]])
     print("untranslated L1", (paired_src - paired).abs().mean().item(), flush=True)
     reference, paired_set = load_reference()
     real_targets = tgt[torch.linspace(0, len(tgt) - 1, 6).long()]  # (6, 3, H, W)
@@ -112,10 +122,8 @@ def main() -> None:
         x = torch.nn.functional.avg_pool2d(x, a.dpool) if a.dpool > 1 else x
         return x + a.dnoise * torch.randn_like(x) if a.dnoise > 0 else x
 
-    for step in range(1, a.steps + 1):
-        xs, xt = src[rng.integers(len(src), size=a.bs)], tgt[rng.integers(len(tgt), size=a.bs)]  # (B, 3, H, W)
-        flip = torch.from_numpy(rng.random(a.bs) < 0.5)
-        xs = torch.where(flip[:, None, None, None], xs.flip(-1), xs)
+    def cyclegan_step(xs: torch.Tensor, xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One update of the generators, then of the discriminators; (GAN, cycle, D) losses."""
         s2t, t2s = g_s2t(xs), g_t2s(xt)
         for d in (d_s, d_t):
             d.requires_grad_(False)
@@ -134,6 +142,22 @@ def main() -> None:
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
+        return loss_gan, loss_cycle, loss_d
+
+    for step in range(1, a.steps + 1):
+        pick = rng.integers(len(src), size=a.bs)
+        xs, xt = src[pick], tgt[rng.integers(len(tgt), size=a.bs)]  # (B, 3, H, W)
+        flip = torch.from_numpy(rng.random(a.bs) < 0.5)[:, None, None, None]
+        xs = torch.where(flip, xs.flip(-1), xs)
+        if a.supervised:
+            render = torch.where(flip, src_renders[pick].flip(-1), src_renders[pick])  # (B, 3, H, W)
+            loss_gan = loss_d = torch.zeros(())
+            loss_cycle = (g_s2t(xs) - render).abs().mean()  # logged as "cyc": the supervised L1
+            opt_g.zero_grad()
+            loss_cycle.backward()
+            opt_g.step()
+        else:
+            loss_gan, loss_cycle, loss_d = cyclegan_step(xs, xt)
         if step % 50 == 0:
             print(f"  {step} g_gan {loss_gan.item():.3f} cyc {loss_cycle.item():.3f} d {loss_d.item():.3f}", flush=True)
         if step % a.eval_every == 0:

@@ -55,7 +55,8 @@ def main() -> None:
         check_l1(generator, paired, record["history"][-1]["translation_l1"], record_file.stem)
         score = translation_score(generator, reference, paired)
         last = record["history"][-1]
-        rows.append({"variant": record_file.stem, "arch": args["arch"], "upsample": args["up"],
+        rows.append({"variant": record_file.stem, "supervised": args.get("supervised", False), "arch": args["arch"],
+                     "upsample": args["up"],
                      "identity": args["idt"], "lr_g": args.get("lrg") or args["lr"], "lr_d": args["lr"],
                      "disc_noise": args.get("dnoise", 0.0), "d_layers": args.get("dl", 3),
                      "d_pool": args.get("dpool", 1), "cycle": args["cyc"],
