@@ -56,6 +56,7 @@ def main() -> None:
         score = translation_score(generator, reference, paired)
         last = record["history"][-1]
         rows.append({"variant": record_file.stem, "supervised": args.get("supervised", False), "arch": args["arch"],
+                     "ngf": args["ngf"],
                      "upsample": args["up"],
                      "identity": args["idt"], "lr_g": args.get("lrg") or args["lr"], "lr_d": args["lr"],
                      "disc_noise": args.get("dnoise", 0.0), "d_layers": args.get("dl", 3),
