@@ -3,7 +3,8 @@
     python -m cyclesem.reference                      # once: trains or finds the synthetic reference segmenter
     python experiments/translation/score.py [RUNS_DIR] # writes RUNS_DIR/../variants.md and variants.csv
 
-Each G_S→T in RUNS_DIR/<name>_gs.pt (its options from <name>.json) translates the paired set of
+Each G_S→T in RUNS_DIR/<name>_gs.pt (its options from <name>.json; the score is kept in the record, so runs
+whose weights are gone — a clean clone — are read from there) translates the paired set of
 conf/data/synthetic.yaml (the same images and reference as `val/translation_score` of a training run), and the
 reference segmenter scores the translations against the source labels.
 """
@@ -40,6 +41,28 @@ def check_l1(generator: ResnetGenerator, paired, recorded: float, name: str) -> 
         raise SystemExit(f"{name}: the saved generator gives translation L1 {l1:.4f}, its run recorded {recorded:.4f}")
 
 
+def final_score(record: dict, weights: Path, record_file: Path, reference, paired) -> float:
+    """The translation score of the run's final G_S→T: measured from its weights (`<name>_gs.pt`, not committed)
+    and kept in the run's record as `final_score`, so a clean clone reads it from there."""
+    stored = record.get("final_score")
+    if not weights.exists():
+        if stored is None or stored["reference"] != reference.key:
+            raise SystemExit(f"{record_file.stem}: no weights {weights.name} and no final_score for reference "
+                             f"{reference.key} in its record: rerun its diagnose.py command (args in the record)")
+        return stored["translation_score"]
+    args = record["args"]
+    generator = ResnetGenerator(ngf=args["ngf"], n_blocks=args["nb"], upsample=args["up"], **ARCHS[args["arch"]])
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    # the first runs' precursor of diagnose.py wrapped the generator as `g`
+    generator.load_state_dict({k.removeprefix("g."): v for k, v in state.items()})
+    check_l1(generator, paired, record["history"][-1]["translation_l1"], record_file.stem)
+    score = translation_score(generator, reference, paired)
+    record["final_score"] = {"reference": reference.key, "translation_score": score,
+                             "translation_gain": reference.gain(score)}
+    record_file.write_text(json.dumps(record, indent=1))
+    return score
+
+
 def main() -> None:
     runs = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "runs")
     torch.set_num_threads(1)
@@ -48,12 +71,7 @@ def main() -> None:
     for record_file in sorted(runs.glob("*.json")):
         record = json.loads(record_file.read_text())
         args, weights = record["args"], runs / f"{record_file.stem}_gs.pt"
-        generator = ResnetGenerator(ngf=args["ngf"], n_blocks=args["nb"], upsample=args["up"], **ARCHS[args["arch"]])
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        # the first runs' precursor of diagnose.py wrapped the generator as `g`
-        generator.load_state_dict({k.removeprefix("g."): v for k, v in state.items()})
-        check_l1(generator, paired, record["history"][-1]["translation_l1"], record_file.stem)
-        score = translation_score(generator, reference, paired)
+        score = final_score(record, weights, record_file, reference, paired)
         last = record["history"][-1]
         rows.append({"variant": record_file.stem, "supervised": args.get("supervised", False), "arch": args["arch"],
                      "ngf": args["ngf"],
