@@ -18,6 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 from cyclesem.data.synthetic.pair import pair_dir_name
 from cyclesem.method.options import (
+    COMPILE_MODES,
     FP16_PRECISIONS,
     ClassWeighting,
     LossWeights,
@@ -234,6 +235,8 @@ def validate(cfg: DictConfig) -> None:
            "model.gradient_clip_val", model.gradient_clip_val, "null or a float > 0")
     _check(model.log_images_every_n_steps >= 0, "model.log_images_every_n_steps", model.log_images_every_n_steps,
            "an integer >= 0 (0 = never)")
+    _check(model.compile_mode is None or model.compile_mode in COMPILE_MODES, "model.compile_mode",
+           model.compile_mode, f"null or one of {', '.join(COMPILE_MODES)}")
     precision = str(OmegaConf.select(cfg, "trainer.precision", default="32-true"))
     _check(precision not in FP16_PRECISIONS, "trainer.precision", precision,
            "32-true or bf16-mixed (fp16 needs a gradient scaler shared by three optimizers and the fused "

@@ -173,6 +173,7 @@ def run_cli(*overrides: str) -> subprocess.CompletedProcess:
     ("data.prepare.pavement_share=1.5", "data.prepare.pavement_share=1.5 is out of range: expected a float in [0, 1]"),
     ("data.source_filter=roads", "source_filter"),
     ("model.loss.seg_source_rule=sometimes", "seg_source_rule"),
+    ("model.compile_mode=fastest", "model.compile_mode='fastest' is out of range: expected null or one of default"),
 ])
 def test_cli_rejects_bad_values_without_creating_the_run_dir(override, message, tmp_path):
     run_dir = tmp_path / "run"

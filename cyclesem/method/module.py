@@ -179,7 +179,7 @@ class CycleSemModule(L.LightningModule):
             if self.options.channels_last:
                 net.to(memory_format=torch.channels_last)
             if self.options.compile and not getattr(net, "_cyclesem_compiled", False):
-                net.compile()
+                net.compile(mode=self.options.compile_mode)
                 net._cyclesem_compiled = True
 
     def configure_optimizers(self):

@@ -116,7 +116,8 @@ class MethodOptions:
     decay_start_frac: float = 0.5  # G/D learning rates decay linearly to 0 after this share of epochs
     log_images_every_n_steps: int = 200  # the ImagePanels callback's cadence (0 = never)
     channels_last: bool = False
-    compile: bool = False
+    compile: bool = False  # torch.compile every network in configure_model; the first steps compile
+    compile_mode: Optional[str] = None  # noqa: UP045 (OmegaConf reads this annotation) null: torch's default
 
     def __post_init__(self) -> None:
         # one place that turns strings (checkpoints, tests) into the enums the code compares against
@@ -136,6 +137,9 @@ class MethodOptions:
         """The options among ``values`` (a model config: networks and optimizers are left out)."""
         return cls(**{k: values[k] for k in cls.keys() if k in values})
 
+
+# torch.compile's documented modes (model.compile_mode, the benchmark's compile_mode); null is "default"
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 # fp16 mixed precision scales each backward by a GradScaler: the fused generator/segmenter backward and the
 # segmenter's own backward would need one scale and unscaling before clipping. bf16 needs no scaler.
