@@ -1,11 +1,13 @@
 """Training-step benchmark: seconds, images/s, FLOPs and achieved FLOP rate of CycleSemModule's step.
 
     python -m cyclesem.bench [height=256 width=256 batch_size=2 variants=[joint,naive] precision=bf16 ...]
+    python -m cyclesem.bench compile=true [compile_mode=max-autotune]   # torch.compile every network
 
 For each variant (see cyclesem/bench/steps.py: joint, cyclegan, naive) in its own spawned process:
 median and IQR of the step time after warm-up, FLOPs of one step (forward + backward, FlopCounterMode),
-the segmenter's share of them, achieved GFLOP/s against this machine's measured matmul rate, and the
-process's peak RSS. Then the data loader's images/s per worker on full-size Cityscapes-layout frames.
+the segmenter's share of them, achieved GFLOP/s against this machine's measured matmul rate, the
+process's peak RSS, and the untimed warm-up's seconds (with ``compile=true`` they include torch.compile's
+compilation). Then the data loader's images/s per worker on full-size Cityscapes-layout frames.
 Prints a table and writes JSON (``output=...``, default ``<run dir>/bench.json``).
 """
 
@@ -79,7 +81,7 @@ def run_variant(settings: BenchSettings, name: str, isolate: bool) -> dict[str, 
 
 def settings_from_config(cfg: DictConfig, device: torch.device) -> BenchSettings:
     keys = ("height", "width", "batch_size", "ngf", "n_blocks", "ndf", "seg_base_channels", "seg_depth", "warmup",
-            "steps", "channels_last", "precision", "seed", "threads")
+            "steps", "channels_last", "compile", "compile_mode", "precision", "seed", "threads")
     optimizers = {k: OmegaConf.to_container(cfg.model[k], resolve=True) for k in ("optimizer_g", "optimizer_seg")}
     return BenchSettings(device=device.type, **{k: cfg[k] for k in keys}, **optimizers)
 
@@ -103,7 +105,7 @@ def print_report(record: dict[str, Any]) -> None:
     machine, cfg = record["machine"], record["config"]
     table = Table(title=f"training step, {cfg['height']}×{cfg['width']}, batch {cfg['batch_size']}+"
                         f"{cfg['batch_size']}, ngf {cfg['ngf']}×{cfg['n_blocks']} blocks, ndf {cfg['ndf']}, "
-                        f"{cfg['precision']}, {machine['device']}")
+                        f"{cfg['precision']}{', compiled' if cfg['compile'] else ''}, {machine['device']}")
     table.add_column("variant", no_wrap=True)
     # s/step: median (IQR); GFLOP: per step; mm %: achieved / matmul rate; seg %: segmenter share of FLOPs
     for column in ("s/step", "IQR", "img/s", "GFLOP", "GFLOP/s", "mm %", "seg %", "RSS MB"):
@@ -118,6 +120,10 @@ def print_report(record: dict[str, Any]) -> None:
     console.print(f"matmul {machine['matmul_size']}² {machine['matmul_dtype']}: {machine['matmul_gflops']:.1f} "
                   f"GFLOP/s; {machine['num_threads']} threads; {machine['cpu_model']}; "
                   f"torch {machine['torch_version']}")
+    # below the table, which fills 80 columns (the width rich gives a pipe, as in experiments/throughput/*.txt)
+    console.print(f"warm-up ({cfg['warmup']} untimed steps" + (", compilation included" if cfg["compile"] else "")
+                  + "): " + ", ".join(f"{name} {v['warmup_seconds_total']:.1f} s"
+                                      for name, v in record["variants"].items()))
     for key, value in record["targets"].items():
         if key.endswith("_met"):
             name = key[: -len("_met")]

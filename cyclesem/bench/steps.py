@@ -10,7 +10,8 @@
 
 The module is the real one, built from the real networks and the configured optimizers, and driven without a
 Trainer through `cyclesem.method.harness` (as the unit tests do). `measure_variant` is what one fresh process
-runs per variant.
+runs per variant. With ``compile`` the module's own ``model.compile`` option wraps every network in
+torch.compile; compilation happens in the untimed warm-up steps, and the timed steps fail on a recompile.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from cyclesem.data.labels import NUM_CLASSES
 from cyclesem.method.classifier_copies import frozen
 from cyclesem.method.harness import random_batch, without_trainer
 from cyclesem.method.module import CycleSemModule, Fakes
+from cyclesem.method.options import COMPILE_MODES
 from cyclesem.models.discriminator import PatchDiscriminator
 from cyclesem.models.generator import ResnetGenerator
 from cyclesem.models.segmenter import UNet
@@ -55,6 +57,8 @@ class BenchSettings:
     steps: int = 5
     device: str = "cpu"  # already resolved: cpu | cuda
     channels_last: bool = False
+    compile: bool = False  # torch.compile every network (CycleSemModule's compile option)
+    compile_mode: str | None = None  # None: torch.compile's default mode
     precision: str = "fp32"
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
@@ -69,6 +73,10 @@ class BenchSettings:
             raise ValueError(f"need steps >= 1 and warmup >= 0, got steps={self.steps} warmup={self.warmup}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode={self.compile_mode!r} is not null or one of {COMPILE_MODES}")
+        if self.compile and self.warmup < 1:
+            raise ValueError("compile=true needs warmup >= 1: the first step compiles and must not be timed")
 
 
 # ----------------------------------------------------------------- the three steps
@@ -140,11 +148,11 @@ def build_module(settings: BenchSettings, variant: Variant) -> CycleSemModule:
         disc_s=PatchDiscriminator(ndf=settings.ndf), disc_t=PatchDiscriminator(ndf=settings.ndf),
         optimizer_g=optimizer_gan, optimizer_d=optimizer_gan,
         loss={} if variant.semantic else {"sem_source": 0.0, "sem_target": 0.0},
-        channels_last=settings.channels_last,
+        channels_last=settings.channels_last, compile=settings.compile, compile_mode=settings.compile_mode,
     )
     if not variant.fused:
         module.fuses_source_term = lambda: False  # generator_step then takes its frozen(F_T) path
-    module.configure_model()  # channels_last conversion, as the Trainer would call it
+    module.configure_model()  # channels_last conversion and torch.compile, as the Trainer would call it
     module.to(settings.device).train()
     return without_trainer(module)
 
@@ -190,19 +198,26 @@ def segmenter_flops(segmenter: torch.nn.Module, calls: list[tuple[torch.Size, bo
 def count_step_flops(module: CycleSemModule, run_step: Callable[[], None],
                      autocast: Callable[[], contextlib.AbstractContextManager],
                      channels_last: bool) -> tuple[int, int]:
-    """(whole step, segmenter share of it) FLOPs of one step: forward + backward (optimizer FLOPs not counted)."""
+    """(whole step, segmenter share of it) FLOPs of one step: forward + backward (optimizer FLOPs not counted).
+
+    Counted eagerly even when the networks are compiled (``force_eager`` runs their uncompiled forward: the
+    same math). FlopCounterMode only sees the aten ops a compiled graph still dispatches, which depends on
+    how inductor lowers it (with torch 2.14 on the CPU it calls the convolutions as aten ops, but other modes
+    and backends may not), and the segmenter's replay below would recompile it for every new call signature.
+    """
     calls: list[tuple[torch.Size, bool, bool]] = []
 
     def record(segmenter: torch.nn.Module, args: tuple) -> None:
         calls.append((args[0].shape, args[0].requires_grad, any(p.requires_grad for p in segmenter.parameters())))
 
     hook = module.segmenter.register_forward_pre_hook(record)
-    try:
-        with FlopCounterMode(display=False) as counter:
-            run_step()
-    finally:
-        hook.remove()
-    return int(counter.get_total_flops()), segmenter_flops(module.segmenter, calls, autocast, channels_last)
+    with torch.compiler.set_stance("force_eager"):
+        try:
+            with FlopCounterMode(display=False) as counter:
+                run_step()
+        finally:
+            hook.remove()
+        return int(counter.get_total_flops()), segmenter_flops(module.segmenter, calls, autocast, channels_last)
 
 
 def measure_variant(settings: BenchSettings, name: str) -> dict:
@@ -225,21 +240,32 @@ def measure_variant(settings: BenchSettings, name: str) -> dict:
         with autocast():
             variant.step(module, batch)
 
-    for _ in range(settings.warmup):
-        run_step()
-    seconds = []
-    for _ in range(settings.steps):
+    def timed_step() -> float:
         _synchronize(device)
         start = time.perf_counter()
         run_step()
         _synchronize(device)
-        seconds.append(time.perf_counter() - start)
+        return time.perf_counter() - start
+
+    warmup_seconds = [timed_step() for _ in range(settings.warmup)]  # with compile: the first one compiles
+    # compiled networks must not compile again inside the timed steps (that time would count as step time)
+    with torch.compiler.set_stance("fail_on_recompile") if settings.compile else contextlib.nullcontext():
+        try:
+            seconds = [timed_step() for _ in range(settings.steps)]
+        except RuntimeError as err:
+            if settings.compile and "fail_on_recompile" in str(err):
+                err.add_note(f"a network recompiled after {settings.warmup} warm-up steps: raise warmup")
+            raise
     flops, seg_flops = count_step_flops(module, run_step, autocast, settings.channels_last)
     q25, median, q75 = np.percentile(seconds, [25, 50, 75]).tolist()
     result = {
         "seconds_per_step_median": median,
         "seconds_per_step_iqr": q75 - q25,
         "seconds_per_step": seconds,
+        "compiled": settings.compile,
+        # untimed; with compile the first includes compilation (≈ its excess over the median step)
+        "warmup_seconds": warmup_seconds,
+        "warmup_seconds_total": sum(warmup_seconds),
         "images_per_second": 2 * settings.batch_size / median,  # source + target images
         "flops_per_step": flops,
         "segmenter_flops_per_step": seg_flops,
