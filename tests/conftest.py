@@ -43,6 +43,18 @@ def compose_train(overrides: list[str], output_dir: Path, data_dir: Path, logger
                                     *overrides], output_dir)
 
 
+@pytest.fixture
+def fresh_dynamo():
+    """torch.compile state reset before and after the test: dynamo's per-code-object frame cache outlives a
+    module, so a network class compiled by an earlier test at other shapes would be recompiled here with
+    dynamic shapes (automatic dynamic), a different and less tested inductor path than a user's run takes."""
+    import torch
+
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
 @pytest.fixture(scope="session")
 def smoke_checkpoint(tmp_path_factory, data_dir) -> Path:
     """last.ckpt of a 2-epoch cyclesem smoke run at 50 % real data, shared by the inference tests."""

@@ -97,7 +97,7 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir):
 
 
 @pytest.mark.slow
-def test_gpu_speed_options_train_on_cpu(tmp_path, data_dir, monkeypatch):
+def test_gpu_speed_options_train_on_cpu(tmp_path, data_dir, monkeypatch, fresh_dynamo):
     """trainer.precision=bf16-mixed, model.channels_last=true and model.compile=true (torch.compile of every
     network, inductor on the CPU) together: training and testing run and every network was compiled once."""
     import torch

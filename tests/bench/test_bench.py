@@ -106,7 +106,7 @@ def test_isolated_variant_runs_in_its_own_process_with_the_same_flops(in_process
 
 # inductor compiles the networks on the CPU: 150 s with an empty inductor cache (2-core VM, loaded), 9 s warm
 @pytest.mark.slow
-def test_compiled_networks_compile_in_the_warmup_and_count_the_same_flops(in_process, tmp_path):
+def test_compiled_networks_compile_in_the_warmup_and_count_the_same_flops(in_process, tmp_path, fresh_dynamo):
     """compile=true: every network goes through torch.compile, the compilation lands in the untimed warm-up
     step (the timed step would fail on a recompile), and the FLOPs, counted eagerly, equal the uncompiled run's."""
     record = run_bench(tmp_path, ["variants=[joint]", "isolate=false", "loader_images=0", "steps=1", "compile=true"])
