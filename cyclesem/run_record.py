@@ -40,6 +40,26 @@ def method_of(cfg: DictConfig) -> str:
     return f"{name}_unlabeled" if cfg.data.unlabeled_target and name in ("cyclesem", "cyclegan") else name
 
 
+def _plain(value: Any) -> Any:
+    return getattr(value, "value", value)  # an enum member (the structured config's) as its value
+
+
+def study_options(cfg: DictConfig, options: MethodOptions | None = None) -> dict[str, Any]:
+    """The settings the study's open questions vary, written out even where they are the default, so that
+    ``python -m cyclesem.report --group-by`` reads them from the record (None: the data config has no such key,
+    e.g. pavement_share for gta5_cityscapes)."""
+    options = options or MethodOptions.from_mapping(cfg.model)
+    share = OmegaConf.select(cfg, "data.prepare.pavement_share", default=None)
+    return {
+        "seg_source_rule": options.loss.seg_source_rule.value,
+        "seg_source": float(options.loss.seg_source),
+        "seg_source_end": float(options.loss.seg_source_end),
+        "class_weights": options.class_weights.value,
+        "source_filter": _plain(OmegaConf.select(cfg, "data.source_filter", default=None)),
+        "pavement_share": None if share is None else float(share),
+    }
+
+
 def config_summary(cfg: DictConfig) -> dict[str, Any]:
     options = MethodOptions.from_mapping(cfg.model)
     return {
@@ -50,6 +70,7 @@ def config_summary(cfg: DictConfig) -> dict[str, Any]:
         "unlabeled_target": bool(cfg.data.unlabeled_target),
         "semantic_classifier": options.semantic_classifier.value,
         "class_weights": options.class_weights.value,
+        "options": study_options(cfg, options),  # read by the report's --group-by (cyclesem/report/jobs.py)
         "sweep_name": cfg.get("sweep_name"),
         "config": OmegaConf.to_container(cfg, resolve=False, enum_to_str=True),
     }

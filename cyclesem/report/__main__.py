@@ -7,9 +7,36 @@
 Every job is listed: a job whose metrics.json says "failed", is unreadable, or is absent (crashed hard or still
 running) appears as failed/missing and is never averaged in. Scores are the test scores (the held-out test
 split), else the val scores, as fractions in the CSVs and JSON and percent elsewhere. Per (method, real_frac):
-n, mean, std and the 95 % t-interval over seeds; per fraction the paired difference of the method against
-baseline, target_only and cyclegan (same seed = same labelled subset); the data-efficiency estimate with a
-bootstrap CI over seeds, or "not reached" / "not resolved".
+n, mean, std and the 95 % t-interval over seeds; per fraction the paired difference of --method against
+--baseline and against baseline, target_only and cyclegan (same seed = same labelled subset); the
+data-efficiency estimate with a bootstrap CI over seeds, or "not reached" / "not resolved".
+
+--include OTHER_STUDY (repeatable) adds the job records of other study folders (read only; the files are still
+written into the first folder); a job record in two folders is an error. --group-by reads each field from the
+record, else from its overrides (``model.loss.seg_source_rule=anneal`` → anneal), else the default
+(MethodOptions for model options, conf/data/ for data settings): the main study's records, run with the
+defaults, form the control arm of each open question (README "Open questions"):
+
+    # 1. the stylized images' CE weight: anneal / labelled_share against the study's constant
+    python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem data.real_frac=0.1,0.3 seed=0,1,2 \
+        model.loss.seg_source_rule=anneal,labelled_share study.dir=experiments/real_frac_study/questions/seg_source_rule \
+        logger=csv resume_sweep=true
+    python -m cyclesem.report experiments/real_frac_study/questions/seg_source_rule \
+        --include experiments/real_frac_study --group-by method,seg_source_rule \
+        --method cyclesem/anneal --baseline cyclesem/constant
+    # 2. class weights: none against the study's median, for cyclesem and the baseline
+    python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem,baseline data.real_frac=0.1 seed=0,1,2 \
+        model.class_weights=none study.dir=experiments/real_frac_study/questions/class_weights logger=csv resume_sweep=true
+    python -m cyclesem.report experiments/real_frac_study/questions/class_weights \
+        --include experiments/real_frac_study --group-by method,class_weights \
+        --method cyclesem/none --baseline cyclesem/median
+    # 3. pavement scenes in the source: a pair with 30 % pavement scenes, trained on all of them or without them
+    python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem data.real_frac=0.1 seed=0,1,2 \
+        data.prepare.pavement_share=0.3 data.source_filter=none,pavement \
+        study.dir=experiments/real_frac_study/questions/pavement logger=csv resume_sweep=true
+    python -m cyclesem.report experiments/real_frac_study/questions/pavement \
+        --include experiments/real_frac_study --group-by method,pavement_share,source_filter \
+        --method cyclesem/0.3/pavement --baseline cyclesem/0.3/none
 """
 
 from __future__ import annotations
@@ -33,9 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--method", default="cyclesem", help="the method whose data saving is measured")
     parser.add_argument("--baseline", default="baseline", help="the method it is compared against")
     parser.add_argument("--group-by", default="method", metavar="FIELD[,FIELD]",
-                        help="the metrics.json field(s) that name a job's method (default: method = cyclesem or "
+                        help="the record field(s) that name a job's method (default: method = cyclesem or "
                              "baseline; semantic_classifier compares the variants joint/ema/frozen/none; "
-                             "method,class_weights gives cyclesem/median, baseline/none, …)")
+                             "method,class_weights gives cyclesem/median, baseline/none, …); a field the record "
+                             "lacks comes from its overrides, else the option's default")
+    parser.add_argument("--include", action="append", default=[], type=Path, metavar="OTHER_STUDY",
+                        help="another study folder whose runs/*.json records join the report (read only; "
+                             "repeatable); the outputs are still written into sweep_dir only")
     logging = parser.add_mutually_exclusive_group()
     logging.add_argument("--wandb", dest="use_wandb", action="store_true", default=None,
                          help="start an offline W&B run (group = sweep name) if none is active, and log the report")
@@ -43,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
-                     group_by=args.group_by, use_wandb=args.use_wandb)
+                     group_by=args.group_by, use_wandb=args.use_wandb, include=args.include)
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

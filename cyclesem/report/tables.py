@@ -96,12 +96,13 @@ def efficiency_text(e) -> str:
 
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
                    readout: Sequence[str], metric: str, differences: Sequence = (), efficiency: Sequence = (),
-                   method: str = "cyclesem", baseline: str = "baseline") -> str:
+                   method: str = "cyclesem", baseline: str = "baseline", included: Sequence[Path] = ()) -> str:
     """summary.md: scores per method × fraction, the data-efficiency readout, failed jobs, per-class IoU."""
     counts = {s: sum(j.status == s for j in jobs) for s in ("completed", "failed", "missing")}
     val_only = [j.job for j in jobs if j.split == "val"]
+    also = f" and the job records of {', '.join(f'`{p}`' for p in included)}" if included else ""
     lines = [f"# Sweep report: {sweep_dir.name}", "",
-             f"`{sweep_dir}`: {len(jobs)} jobs — {counts['completed']} completed, {counts['failed']} failed, "
+             f"`{sweep_dir}`{also}: {len(jobs)} jobs — {counts['completed']} completed, {counts['failed']} failed, "
              f"{counts['missing']} missing. Scores in percent from each job's test stage (the split and checkpoint "
              "it names in its record), mean [95 % t-interval] over seeds; one seed is a pilot, without an interval. "
              "Per-job values: `results.csv`; per group: `groups.csv`; estimates: `efficiency.json`; curves: "
@@ -147,13 +148,20 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
 
 
 def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[GroupSummary], readout: Sequence[str],
-           metric: str, paths: dict[str, Path]) -> None:
+                 metric: str, paths: dict[str, Path], differences: Sequence = (), method: str = "cyclesem") -> None:
     table = Table(title="scores (%) — mean [95 % CI] over seeds")
     for column in ("method", "% real", "n", "fwIoU", "mIoU", "pixel acc"):
-        table.add_column(column, justify="left" if column == "method" else "right")
+        # long group names (cyclesem/0.3/pavement) fold onto a second line rather than being cut off
+        table.add_column(column, justify="left" if column == "method" else "right",
+                         overflow="fold" if column == "method" else "ellipsis")
     for g in groups:
         table.add_row(g.method, percent(g.real_frac), str(g.n), *(mean_ci(g, k) for k in HEADLINE))
     console.print(table)
+    if differences:
+        console.print(f"[bold]Paired differences ({metric}, points, {escape(method)} − other, same seeds)[/bold]")
+        for versus, frac, diff in differences:
+            console.print(f"  {method} − {versus} at {percent(frac)} % real (n={diff.n}): {interval_text(diff)}",
+                          markup=False, soft_wrap=True)
     console.print(f"[bold]Data efficiency ({metric})[/bold]")
     for line in readout:
         console.print(f"  {line}", markup=False, soft_wrap=True)

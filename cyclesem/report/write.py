@@ -14,7 +14,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from cyclesem.report.efficiency import efficiency_estimates, efficiency_readout, paired_differences, summarize
+from cyclesem.report.efficiency import (
+    COMPARATORS,
+    efficiency_estimates,
+    efficiency_readout,
+    paired_differences,
+    summarize,
+)
 from cyclesem.report.jobs import collect
 from cyclesem.report.plot import plot_curves
 from cyclesem.report.stats import CONFIDENCE
@@ -60,28 +66,33 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
 
 def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "cyclesem",
                  baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
-                 console: Console | None = None) -> dict[str, Path]:
-    """Collect the sweep (or study), write results.csv, groups.csv, efficiency.json, summary.md and curves.png
-    into it, print and (maybe) log them."""
+                 console: Console | None = None, include: Sequence[Path | str] = ()) -> dict[str, Path]:
+    """Collect the sweep (or study) and the job records of the ``include`` study folders, write results.csv,
+    groups.csv, efficiency.json, summary.md and curves.png into ``sweep_dir`` alone, print and (maybe) log them.
+    Paired differences: ``method`` against ``baseline`` first, then against the fixed comparators."""
     sweep_dir = Path(sweep_dir)
-    jobs = collect(sweep_dir, group_by)
+    jobs = collect(sweep_dir, group_by, include)
     groups = summarize(jobs)
     order = _method_order(groups, method, baseline)
     groups.sort(key=lambda g: (order.index(g.method), g.real_frac))  # the compared pair first in every table
     readout = efficiency_readout(groups, method, baseline, metric)
-    differences = paired_differences(groups, method, metric)
+    comparators = (baseline, *(c for c in COMPARATORS if c != baseline))  # --baseline is always compared with
+    differences = paired_differences(groups, method, metric, comparators)
     efficiency = efficiency_estimates(groups, method, baseline, metric)
-    summary = render_summary(sweep_dir, jobs, groups, readout, metric, differences, efficiency, method, baseline)
+    included = [Path(p) for p in include]
+    summary = render_summary(sweep_dir, jobs, groups, readout, metric, differences, efficiency, method, baseline,
+                             included)
     paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md",
              "groups": write_groups_csv(groups, sweep_dir / "groups.csv"), "efficiency": sweep_dir / "efficiency.json"}
     paths["summary"].write_text(summary)
     paths["efficiency"].write_text(json.dumps({
         "metric": metric, "method": method, "baseline": baseline, "confidence": CONFIDENCE,
+        "included": [str(p) for p in included],
         "estimates": [asdict(e) for e in efficiency],
         "paired_differences": [{"method": method, "versus": versus, "real_frac": frac, **asdict(diff)}
                                for versus, frac, diff in differences],
     }, indent=2) + "\n")
     paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
-    print_report(console or Console(), jobs, groups, readout, metric, paths)
+    print_report(console or Console(), jobs, groups, readout, metric, paths, differences, method)
     _log_wandb(use_wandb, sweep_dir, groups, summary, paths)
     return paths
