@@ -31,7 +31,8 @@ defaults, form the control arm of each open question (README "Open questions"):
         --include experiments/real_frac_study --group-by method,class_weights \
         --method cyclesem/none --baseline cyclesem/median
     # 3. pavement scenes in the source: a pair with 30 % pavement scenes, trained on all of them or without them
-    python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem data.real_frac=0.1 seed=0,1,2 \
+    #    (render the pair and build its reference once first: python -m cyclesem.reference data.prepare.pavement_share=0.3)
+    python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem,baseline data.real_frac=0.1 seed=0,1,2 \
         data.prepare.pavement_share=0.3 data.source_filter=none,pavement \
         study.dir=experiments/real_frac_study/questions/pavement logger=csv resume_sweep=true
     python -m cyclesem.report experiments/real_frac_study/questions/pavement \
