@@ -88,6 +88,7 @@ def test_study_preset_lists_the_comparison_set(tmp_path):
     assert {f for m, f, _ in jobs if m == "target_only"} >= {0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0}
     assert cfg.study.dir == "experiments/real_frac_study" and cfg.model.log_images_every_n_steps == 0
     assert cfg.threads == 1 and HydraConfig.get().launcher.n_jobs == jobs_per_machine(1)
+    assert cfg.model.channels_last is False  # pinned with the threads: the study's records were run contiguous
 
 
 @pytest.mark.slow
