@@ -21,6 +21,7 @@ import yaml
 
 from cyclesem.checkpoint import CheckpointSaveError, atomic_torch_save, build_module, load_checkpoint
 from cyclesem.data.image_io import DatasetError
+from cyclesem.run_record import machine_record
 from cyclesem.train import train
 from tests.conftest import REPO, compose_train
 
@@ -98,6 +99,7 @@ def test_same_seed_twice_gives_identical_runs_and_records_what_ran(tmp_path, dat
     assert_same_weights(Path(first["last_checkpoint"]), Path(second["last_checkpoint"]))
     assert first["seed"] == 3 and first["versions"]["torch"] == version("torch")
     assert first["git_commit"] is None or len(first["git_commit"]) == 40
+    assert first["machine"] == machine_record() and first["machine"]["cpu"]  # which CPU computed the scores
     hparams = yaml.safe_load(next((tmp_path / "first").rglob("hparams.yaml")).read_text())  # the logger's config
     assert hparams["seed"] == 3 and hparams["versions"]["torch"] == version("torch")
     assert hparams["config"]["data"]["real_frac"] == 0.5 and "git_commit" in hparams
