@@ -34,11 +34,18 @@ def evenly_spaced(count: int, size: int) -> list[int]:
     return np.unique(np.linspace(0, size - 1, min(count, size)).round()).astype(int).tolist()
 
 
-def _dataset(node: dict[str, Any], **overrides: Any):
+def dataset_from_node(node: dict[str, Any], **overrides: Any):
+    """The dataset a stored data config's node (a ``_partial_`` factory) describes, built now."""
     return instantiate(OmegaConf.create(node), **overrides)()
 
 
-def _fit(panel: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+def eval_source_node(data: dict[str, Any]) -> dict[str, Any]:
+    """The stored ``data.source`` node with the evaluation transform: its resize, no crop, no flip."""
+    resize = (data["source"].get("transform") or {}).get("resize")
+    return {**data["source"], "transform": {"_target_": "cyclesem.data.transforms.eval_transform", "resize": resize}}
+
+
+def fit_panel(panel: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
     """Resize a (h, w, 3) uint8 panel to (H, W) = size for display."""
     if panel.shape[:2] == size:
         return panel
@@ -57,13 +64,11 @@ def make_figure(cfg: DictConfig) -> np.ndarray:
     module.to(device)
     paired = data.get("paired") if module.has_gan else None  # source images with their paired renders
     if paired is not None and paired.get("paired_dir") is not None:
-        source_set = _dataset(paired)  # items: source_image, paired_image (and label)
+        source_set = dataset_from_node(paired)  # items: source_image, paired_image (and label)
     else:
         paired = None
-        source_resize = (data["source"].get("transform") or {}).get("resize")
-        eval_of = {"_target_": "cyclesem.data.transforms.eval_transform", "resize": source_resize}  # no crop, no flip
-        source_set = _dataset({**data["source"], "transform": eval_of})
-    target_set = _dataset(data["target_val"])
+        source_set = dataset_from_node(eval_source_node(data))
+    target_set = dataset_from_node(data["target_val"])
     rows = []
     display: tuple[int, int] | None = None
     for source_index, target_index in zip(evenly_spaced(cfg.num_rows, len(source_set)),
@@ -77,14 +82,14 @@ def make_figure(cfg: DictConfig) -> np.ndarray:
             display = (round(h * zoom), round(w * zoom))
         logits = module.segmenter(target["image"][None].to(device))  # (1, C, h, w)
         logits = F.interpolate(logits, size=label.shape[-2:], mode="bilinear", align_corners=False)
-        row = [_fit(to_uint8_image(source_image), display)]
+        row = [fit_panel(to_uint8_image(source_image), display)]
         if module.has_gan:
-            row.append(_fit(to_uint8_image(module.gen_s2t(source_image[None].to(device))[0]), display))
+            row.append(fit_panel(to_uint8_image(module.gen_s2t(source_image[None].to(device))[0]), display))
         if paired is not None:
-            row.append(_fit(to_uint8_image(source["paired_image"]), display))
-        row += [_fit(to_uint8_image(target["image"]), display),
-                _fit(colorize(logits.argmax(1)[0].cpu().numpy()), display, nearest=True),
-                _fit(colorize(label.numpy()), display, nearest=True)]
+            row.append(fit_panel(to_uint8_image(source["paired_image"]), display))
+        row += [fit_panel(to_uint8_image(target["image"]), display),
+                fit_panel(colorize(logits.argmax(1)[0].cpu().numpy()), display, nearest=True),
+                fit_panel(colorize(label.numpy()), display, nearest=True)]
         rows.append(row)
     titles = ["source", *(["cyclesem translation"] if module.has_gan else []),
               *(["perfect translation"] if paired is not None else []), "real target", "prediction", "ground truth"]

@@ -8,6 +8,7 @@ single run; `cyclesem.train` calls it again inside each job of a multirun. Every
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from cyclesem.data.gta5 import find_gta5_pairs, read_split_file
 from cyclesem.data.image_io import DatasetError
 from cyclesem.inference import list_images
 
-TASKS = ("train", "evaluate", "predict", "export", "stylize", "figure")
+TASKS = ("train", "evaluate", "predict", "export", "stylize", "figure", "translation_figure")
 _CHECKPOINT = "a checkpoint file written by cyclesem.train (e.g. outputs/<date>/<time>/checkpoints/last.ckpt)"
 
 
@@ -38,6 +39,15 @@ def check_checkpoint(ckpt_path: Any, run_dir: str | Path | None = None) -> None:
         return
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist: expected {_CHECKPOINT}")
+
+
+def check_checkpoint_map(checkpoints: Any) -> None:
+    """Each path of a ``checkpoints`` mapping (column label → checkpoint, translation_figure) is an existing file."""
+    if not isinstance(checkpoints, Mapping):  # the entry point says what it expects
+        return
+    for label, path in checkpoints.items():
+        if isinstance(path, str) and not Path(path).is_file():
+            raise ConfigError(f"checkpoints.{label}={path} does not exist: expected {_CHECKPOINT}")
 
 
 def check_reference(reference: Any) -> None:
@@ -115,6 +125,8 @@ def preflight(cfg: DictConfig, task: str, run_dir: str | Path | None = None) -> 
     if task not in TASKS:
         raise ValueError(f"preflight task={task!r}: expected one of {', '.join(TASKS)}")
     check_checkpoint(cfg.get("ckpt_path"), run_dir if task == "train" else None)
+    if task == "translation_figure":
+        check_checkpoint_map(cfg.checkpoints)
     if task in ("predict", "stylize"):
         check_input_dir(cfg.input_dir)
     data = cfg.get("data")

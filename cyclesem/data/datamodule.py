@@ -102,7 +102,7 @@ class DomainMixDataModule(L.LightningDataModule):
             )
         return factory(**kwargs)
 
-    def _source_set(self) -> Dataset:
+    def source_set(self) -> Dataset:
         """The source images, without the scenes shot from the pavement under ``source_filter="pavement"``."""
         root = _root_of(self.source_factory)
         if self.source_filter == "none" or root is None:  # (no root: _build says so)
@@ -123,7 +123,7 @@ class DomainMixDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and not self.train_sets:
             if self.num_source > 0:
-                source = self._source_set()
+                source = self.source_set()
                 self.labeled_sets["source"] = self._labeled_subset(source, self.num_source, "source", salt=0)
                 self.train_sets["source"] = self.labeled_sets["source"]
             target_parts: list[Dataset] = []
