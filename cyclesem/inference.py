@@ -1,4 +1,5 @@
-"""A checkpoint's segmenter outside the training loop: loading it, its evaluation preprocessing, label maps.
+"""A checkpoint's networks outside the training loop: loading the segmenter, its evaluation preprocessing, label
+maps, and a generator's translation of an image batch at any size.
 
 `cyclesem.predict`, `cyclesem.export` and `cyclesem.figure` go through these functions, so an image is
 segmented exactly as `cyclesem.evaluate` does it: the checkpoint's evaluation resize (the target val
@@ -74,3 +75,12 @@ def predict_train_ids(segmenter: nn.Module, images: Tensor, sizes: list[tuple[in
             one = F.interpolate(one, size=size, mode="bilinear", align_corners=False)  # (1, C, H, W)
         maps.append(one.argmax(1)[0].to(torch.uint8).cpu())  # (H, W)
     return maps
+
+
+@torch.no_grad()
+def translate(generator: nn.Module, images: Tensor) -> Tensor:
+    """G(x) for a batch (B, 3, H, W) in [-1, 1] of any size: reflection-padded to a multiple of 4 (the generator's
+    two stride-2 stages) and cropped back, so the output is (B, 3, H, W) too."""
+    h, w = images.shape[-2:]
+    padded = F.pad(images, (0, -w % 4, 0, -h % 4), mode="reflect")  # (B, 3, ceil4(H), ceil4(W))
+    return generator(padded)[..., :h, :w]

@@ -20,7 +20,7 @@ from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.data.visualize import save_png, to_uint8_image
 from cyclesem.device import resolve_device
-from cyclesem.inference import list_images
+from cyclesem.inference import list_images, translate
 
 
 @torch.no_grad()
@@ -30,9 +30,7 @@ def translate_image(generator: torch.nn.Module, image: np.ndarray, device: torch
     x = torch.from_numpy(image).permute(2, 0, 1).float().div(127.5).sub(1).unsqueeze(0).to(device)  # (1, 3, H, W)
     if resize is not None:
         x = F.interpolate(x, size=tuple(resize), mode="bilinear", align_corners=False)
-    h, w = x.shape[-2:]
-    x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
-    return to_uint8_image(generator(x)[0, :, :h, :w])
+    return to_uint8_image(translate(generator, x)[0])
 
 
 def stylize(cfg: DictConfig) -> list[Path]:

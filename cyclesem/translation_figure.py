@@ -33,6 +33,7 @@ from cyclesem.data.image_io import DatasetError
 from cyclesem.data.visualize import image_grid, save_png, to_uint8_image
 from cyclesem.device import resolve_device
 from cyclesem.figure import dataset_from_node, eval_source_node, evenly_spaced, fit_panel
+from cyclesem.inference import translate
 from cyclesem.method.module import CHECKPOINT_KEY
 from cyclesem.run_record import method_of
 
@@ -132,13 +133,13 @@ def make_translation_figure(cfg: DictConfig) -> np.ndarray:
     source_indices = evenly_spaced(cfg.num_samples, len(source_set))
     target_indices = evenly_spaced(len(source_indices), len(target_set))
     device = resolve_device(cfg.device)
-    generators = [translator.gen_s2t.to(device) for translator in translators]
+    generators = [translator.gen_s2t.to(device).eval() for translator in translators]
     rows = []
     for row, source_index in enumerate(source_indices):
         source = source_set[source_index]
         source_image = source["image"][None].to(device)  # (1, 3, h, w) in [-1, 1]
         panels = [to_uint8_image(source_image[0])]
-        panels += [to_uint8_image(gen_s2t(source_image)[0]) for gen_s2t in generators]  # G_S→T(x_s)
+        panels += [to_uint8_image(translate(gen_s2t, source_image)[0]) for gen_s2t in generators]  # G_S→T(x_s)
         if paired_set is not None:
             if source["name"] not in paired_index:
                 raise DatasetError(f"source image {source['name']} has no paired render in {paired['paired_dir']}")
