@@ -94,6 +94,22 @@ def efficiency_text(e) -> str:
     return f"{head} the baseline needs {percent(e.needed)} % real, 95 % CI {ci} — {e.verdict}"
 
 
+def method_by_share_table(groups: Sequence[GroupSummary], metric: str) -> list[str]:
+    """The headline grid: one row per method (in the groups' order), one column per measured real share, each cell
+    ``metric [95 % CI]`` and the other score of mIoU / fwIoU below it; — where the method has no job at that share."""
+    other = "fwIoU" if metric == "mIoU" else "mIoU"
+    shares = sorted({g.real_frac for g in groups})
+    cells = {(g.method, g.real_frac): g for g in groups}
+    methods = list(dict.fromkeys(g.method for g in groups))
+    lines = ["| method (" + metric + " / " + other + ") | " + " | ".join(f"{percent(f)} % real" for f in shares) + " |",
+             "|---|" + "---|" * len(shares)]
+    for method in methods:
+        row = [f"{mean_ci(cells[method, f], metric)}<br>{mean_ci(cells[method, f], other)}"
+               if (method, f) in cells else "—" for f in shares]
+        lines.append(f"| {method} | " + " | ".join(row) + " |")
+    return lines
+
+
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
                    readout: Sequence[str], metric: str, differences: Sequence = (), efficiency: Sequence = (),
                    method: str = "cyclesem", baseline: str = "baseline", included: Sequence[Path] = ()) -> str:
@@ -120,6 +136,10 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
     lines += [f"| {g.method} | {percent(g.real_frac)} | {g.n} | {', '.join(map(str, g.seeds))} | "
               + " | ".join(mean_ci(g, k) for k in HEADLINE) + " |"
               + "".join(f" {mean_std(g, key, fmt)} |" for key, _, fmt in columns) for g in groups]
+    if groups:
+        lines += ["", f"## {metric} by method and real share", "",
+                  f"The same scores as a grid: {metric} [95 % CI] over seeds, the other of mIoU / fwIoU below it; "
+                  "— where the method was not run.", "", *method_by_share_table(groups, metric)]
     lines += ["", f"## Paired differences ({metric}, points, {method} − other, same seeds)", ""]
     lines += (["| other | % real | n | difference [95 % CI] |", "|---|---:|---:|---|"]
               + [f"| {versus} | {percent(frac)} | {diff.n} | {interval_text(diff)} |"

@@ -214,6 +214,17 @@ def test_summary_formats_percent_and_dash_for_one_seed(sweep: Path) -> None:
     assert "| road | 90.0 | 90.0 | 90.0 | 85.0 |" in text  # per-class means: baseline 0/50/100 %, cyclesem 10 %
 
 
+def test_summary_grid_has_one_row_per_method_and_a_dash_where_not_run(sweep: Path) -> None:
+    jobs = collect(sweep)
+    text = render_summary(sweep, jobs, summarize(jobs), [], "mIoU")
+    grid = text.split("## mIoU by method and real share", 1)[1].split("##", 1)[0]
+    assert "| method (mIoU / fwIoU) | 0.0 % real | 10.0 % real | 50.0 % real | 100.0 % real |" in grid
+    rows = {line.split(" | ")[0]: line for line in grid.splitlines() if line.startswith("| cyclesem") or
+            line.startswith("| baseline")}
+    assert rows["| cyclesem"] == "| cyclesem | — | 42.0 [16.6, 67.4]<br>70.0 [44.6, 95.4] | — | — |"
+    assert rows["| baseline"].startswith("| baseline | 40.0 (1 seed)<br>20.0 (1 seed) | — | 40.0 (1 seed)<br>60.0 (1 seed)")
+
+
 def test_write_report_writes_all_files_and_lists_failed_jobs(sweep: Path) -> None:
     out = io.StringIO()
     paths = write_report(sweep, metric="fwIoU", use_wandb=False, console=Console(file=out, width=240))
