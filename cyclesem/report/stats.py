@@ -109,6 +109,8 @@ def bootstrap_efficiency(method_scores: Mapping[int, float], baseline: Mapping[f
 
     score = statistics.fmean(method_scores[s] for s in seeds)
     point = needed(seeds)
+    if len(seeds) < 2:  # a pilot: one labelled subset has no spread to resample, so no interval
+        return Efficiency(frac, score, point, None, None, "not reached" if point is None else "pilot", 1)
     rng = np.random.default_rng(seed)
     draws = [needed([seeds[i] for i in rng.integers(0, len(seeds), len(seeds))]) for _ in range(resamples)]
     values = np.array([math.inf if d is None else d for d in draws])

@@ -87,9 +87,12 @@ def write_groups_csv(groups: Sequence[GroupSummary], path: Path) -> Path:
 
 
 def efficiency_text(e) -> str:
-    head = f"at {percent(e.frac)} % real ({e.n_seeds} seeds, {percent(e.score)}):"
+    seeds = "1 seed, a pilot" if e.n_seeds == 1 else f"{e.n_seeds} seeds"
+    head = f"at {percent(e.frac)} % real ({seeds}, {percent(e.score)}):"
     if e.verdict == "not reached":
         return f"{head} the baseline's mean curve never reaches it — not reached"
+    if e.verdict == "pilot":
+        return f"{head} the baseline of the same seed needs {percent(e.needed)} % real — no interval from one seed"
     ci = f"[{percent(e.low)}, {percent(e.high) if e.high is not None else 'beyond the grid'}]"
     return f"{head} the baseline needs {percent(e.needed)} % real, 95 % CI {ci} — {e.verdict}"
 

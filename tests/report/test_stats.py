@@ -53,3 +53,11 @@ def test_bootstrap_efficiency_says_not_reached_and_not_resolved():
     result = bootstrap_efficiency({0: 0.5, 1: 0.5}, noisy, 0.1, resamples=500)
     assert result.needed == pytest.approx((0.5 - 0.2) / (0.6 - 0.2)) and result.verdict == "not resolved"
     assert result.high is None and result.low == pytest.approx(0.3 / 0.7)  # seed 0 alone: 0.2 → 0.9
+
+
+def test_bootstrap_efficiency_of_one_seed_is_a_pilot_without_interval():
+    baseline = {0.0: {0: 0.2, 1: 0.3}, 0.5: {0: 0.6, 1: 0.8}}
+    result = bootstrap_efficiency({0: 0.4}, baseline, 0.1)
+    assert result.needed == pytest.approx(0.25)  # seed 0's baseline curve: 0.2 → 0.6, crossing 0.4 halfway
+    assert (result.low, result.high, result.verdict, result.n_seeds) == (None, None, "pilot", 1)
+    assert bootstrap_efficiency({0: 0.9}, baseline, 0.1).verdict == "not reached"
