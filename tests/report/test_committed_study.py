@@ -20,6 +20,8 @@ REPORTS = {
     STUDY: ["--method", "cyclesem"],
     STUDY / "questions/class_weights": ["--include", str(STUDY), "--group-by", "method,class_weights",
                                         "--method", "baseline/none", "--baseline", "baseline/median"],
+    STUDY / "questions/seg_source_rule": ["--include", str(STUDY), "--group-by", "method,seg_source_rule",
+                                          "--method", "cyclesem/anneal", "--baseline", "cyclesem/constant"],
 }
 
 
