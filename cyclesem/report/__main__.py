@@ -29,7 +29,7 @@ defaults, form the control arm of each open question (README "Open questions"):
         model.class_weights=none study.dir=experiments/real_frac_study/questions/class_weights logger=csv resume_sweep=true
     python -m cyclesem.report experiments/real_frac_study/questions/class_weights \
         --include experiments/real_frac_study --group-by method,class_weights \
-        --method cyclesem/none --baseline cyclesem/median
+        --method cyclesem/none --baseline cyclesem/median --compare baseline/none:baseline/median
     # 3. pavement scenes in the source: a pair with 30 % pavement scenes, trained on all of them or without them
     #    (render the pair and build its reference once first: python -m cyclesem.reference data.prepare.pavement_share=0.3)
     python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem,baseline data.real_frac=0.1 seed=0,1,2 \
@@ -52,6 +52,15 @@ from cyclesem.report.types import ReportError
 from cyclesem.report.write import write_report
 
 
+def _pair(text: str) -> tuple[str, str]:
+    """METHOD:OTHER → (METHOD, OTHER); group names never hold a colon."""
+    parts = text.split(":")
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not METHOD:OTHER (two group names, e.g. "
+                                         "baseline/none:baseline/median)")
+    return parts[0], parts[1]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cyclesem.report", description=__doc__.split("\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a Hydra multirun directory of cyclesem.train jobs, or a study "
@@ -65,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "baseline; semantic_classifier compares the variants joint/ema/frozen/none; "
                              "method,class_weights gives cyclesem/median, baseline/none, …); a field the record "
                              "lacks comes from its overrides, else the option's default")
+    parser.add_argument("--compare", action="append", default=[], type=_pair, metavar="METHOD:OTHER",
+                        help="another paired difference METHOD − OTHER to report at every shared fraction "
+                             "(repeatable), e.g. baseline/none:baseline/median for an open question's second arm")
     parser.add_argument("--include", action="append", default=[], type=Path, metavar="OTHER_STUDY",
                         help="another study folder whose runs/*.json records join the report (read only; "
                              "repeatable); the outputs are still written into sweep_dir only")
@@ -75,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
-                     group_by=args.group_by, use_wandb=args.use_wandb, include=args.include)
+                     group_by=args.group_by, use_wandb=args.use_wandb, include=args.include,
+                     compare=args.compare)
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -115,7 +115,8 @@ def method_by_share_table(groups: Sequence[GroupSummary], metric: str) -> list[s
 
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
                    readout: Sequence[str], metric: str, differences: Sequence = (), efficiency: Sequence = (),
-                   method: str = "cyclesem", baseline: str = "baseline", included: Sequence[Path] = ()) -> str:
+                   method: str = "cyclesem", baseline: str = "baseline", included: Sequence[Path] = (),
+                   further: Sequence = ()) -> str:
     """summary.md: scores per method × fraction, the data-efficiency readout, failed jobs, per-class IoU."""
     counts = {s: sum(j.status == s for j in jobs) for s in ("completed", "failed", "missing")}
     val_only = [j.job for j in jobs if j.split == "val"]
@@ -147,6 +148,11 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
     lines += (["| other | % real | n | difference [95 % CI] |", "|---|---:|---:|---|"]
               + [f"| {versus} | {percent(frac)} | {diff.n} | {interval_text(diff)} |"
                  for versus, frac, diff in differences]) if differences else ["No fraction shared with a comparator."]
+    if further:  # the --compare pairs: (method, other, real_frac, interval)
+        lines += ["", f"## Further paired differences ({metric}, points, method − other, same seeds)", "",
+                  "| method | other | % real | n | difference [95 % CI] |", "|---|---|---:|---:|---|"]
+        lines += [f"| {ours} | {versus} | {percent(frac)} | {diff.n} | {interval_text(diff)} |"
+                  for ours, versus, frac, diff in further]
     lines += ["", f"## Data efficiency ({metric}, {method} vs {baseline})", "",
               "The real share at which the baseline's mean curve (linear between measured shares) reaches the "
               "method's mean score, with a bootstrap 95 % CI over seeds (resampled together: a seed is one labelled "
@@ -171,7 +177,8 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
 
 
 def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[GroupSummary], readout: Sequence[str],
-                 metric: str, paths: dict[str, Path], differences: Sequence = (), method: str = "cyclesem") -> None:
+                 metric: str, paths: dict[str, Path], differences: Sequence = (), method: str = "cyclesem",
+                 further: Sequence = ()) -> None:
     table = Table(title="scores (%) — mean [95 % CI] over seeds")
     for column in ("method", "% real", "n", "fwIoU", "mIoU", "pixel acc"):
         # long group names (cyclesem/0.3/pavement) fold onto a second line rather than being cut off
@@ -185,6 +192,9 @@ def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[G
         for versus, frac, diff in differences:
             console.print(f"  {method} − {versus} at {percent(frac)} % real (n={diff.n}): {interval_text(diff)}",
                           markup=False, soft_wrap=True)
+    for ours, versus, frac, diff in further:
+        console.print(f"  {ours} − {versus} at {percent(frac)} % real (n={diff.n}): {interval_text(diff)}",
+                      markup=False, soft_wrap=True)
     console.print(f"[bold]Data efficiency ({metric})[/bold]")
     for line in readout:
         console.print(f"  {line}", markup=False, soft_wrap=True)

@@ -23,14 +23,29 @@ from cyclesem.report.efficiency import (
 )
 from cyclesem.report.jobs import collect
 from cyclesem.report.plot import plot_curves
-from cyclesem.report.stats import CONFIDENCE
+from cyclesem.report.stats import CONFIDENCE, Interval
 from cyclesem.report.tables import HEADLINE, print_report, render_summary, write_groups_csv, write_results_csv
-from cyclesem.report.types import GroupSummary
+from cyclesem.report.types import GroupSummary, ReportError
 
 
 def _method_order(groups: Sequence[GroupSummary], method: str, baseline: str) -> list[str]:
     present = {g.method for g in groups}
     return [m for m in (method, baseline) if m in present] + sorted(present - {method, baseline})
+
+
+def _further_differences(groups: Sequence[GroupSummary], compare: Sequence[tuple[str, str]],
+                         metric: str) -> list[tuple[str, str, float, Interval]]:
+    """(method, other, real_frac, interval of method − other) for each --compare pair; a name no group has is an
+    error that lists the groups there are."""
+    present = sorted({g.method for g in groups})
+    rows = []
+    for ours, other in compare:
+        for name in (ours, other):
+            if name not in present:
+                raise ReportError(f"--compare {ours}:{other}: no group is named {name!r}; the groups are "
+                                  f"{', '.join(present) or 'none (no completed job)'}")
+        rows += [(ours, versus, frac, diff) for versus, frac, diff in paired_differences(groups, ours, metric, (other,))]
+    return rows
 
 
 def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSummary], summary: str,
@@ -66,10 +81,13 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
 
 def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "cyclesem",
                  baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
-                 console: Console | None = None, include: Sequence[Path | str] = ()) -> dict[str, Path]:
+                 console: Console | None = None, include: Sequence[Path | str] = (),
+                 compare: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
     """Collect the sweep (or study) and the job records of the ``include`` study folders, write results.csv,
     groups.csv, efficiency.json, summary.md and curves.png into ``sweep_dir`` alone, print and (maybe) log them.
-    Paired differences: ``method`` against ``baseline`` first, then against the fixed comparators."""
+    Paired differences: ``method`` against ``baseline`` first, then against the fixed comparators; each
+    ``(method, other)`` pair of ``compare`` adds method − other at every fraction both have (a second arm of an
+    open question, e.g. ``("baseline/none", "baseline/median")`` beside cyclesem's)."""
     sweep_dir = Path(sweep_dir)
     jobs = collect(sweep_dir, group_by, include)
     groups = summarize(jobs)
@@ -79,9 +97,10 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
     comparators = (baseline, *(c for c in COMPARATORS if c != baseline))  # --baseline is always compared with
     differences = paired_differences(groups, method, metric, comparators)
     efficiency = efficiency_estimates(groups, method, baseline, metric)
+    further = _further_differences(groups, compare, metric)
     included = [Path(p) for p in include]
     summary = render_summary(sweep_dir, jobs, groups, readout, metric, differences, efficiency, method, baseline,
-                             included)
+                             included, further)
     paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md",
              "groups": write_groups_csv(groups, sweep_dir / "groups.csv"), "efficiency": sweep_dir / "efficiency.json"}
     paths["summary"].write_text(summary)
@@ -91,8 +110,10 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
         "estimates": [asdict(e) for e in efficiency],
         "paired_differences": [{"method": method, "versus": versus, "real_frac": frac, **asdict(diff)}
                                for versus, frac, diff in differences],
+        "further_paired_differences": [{"method": ours, "versus": versus, "real_frac": frac, **asdict(diff)}
+                                       for ours, versus, frac, diff in further],
     }, indent=2) + "\n")
     paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
-    print_report(console or Console(), jobs, groups, readout, metric, paths, differences, method)
+    print_report(console or Console(), jobs, groups, readout, metric, paths, differences, method, further)
     _log_wandb(use_wandb, sweep_dir, groups, summary, paths)
     return paths

@@ -19,7 +19,8 @@ TABLES = ("summary.md", "groups.csv", "efficiency.json", "results.csv")
 REPORTS = {
     STUDY: ["--method", "cyclesem"],
     STUDY / "questions/class_weights": ["--include", str(STUDY), "--group-by", "method,class_weights",
-                                        "--method", "baseline/none", "--baseline", "baseline/median"],
+                                        "--method", "cyclesem/none", "--baseline", "cyclesem/median",
+                                        "--compare", "baseline/none:baseline/median"],
     STUDY / "questions/seg_source_rule": ["--include", str(STUDY), "--group-by", "method,seg_source_rule",
                                           "--method", "cyclesem/anneal", "--baseline", "cyclesem/constant"],
 }

@@ -100,6 +100,46 @@ def test_method_minus_baseline_comes_first_beside_the_fixed_comparators(tmp_path
     assert [(d["versus"], round(d["mean"], 6)) for d in diffs] == [("oracle", -0.08), ("baseline", 0.12)]
 
 
+def test_compare_adds_a_second_arms_paired_difference(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--compare baseline/none:baseline/median beside --method cyclesem/none --baseline cyclesem/median (question 3's
+    two arms); mIoU per seed 0, 1, 2: cyclesem none 0.40 0.41 0.45 / median 0.42 0.42 0.44 → −0.02 −0.01 +0.01,
+    baseline none 0.30 0.30 0.33 / median 0.33 0.32 0.34 → −0.03 −0.02 −0.01 (mean −0.02, std 0.01)."""
+    main_study, question = tmp_path / "real_frac_study", tmp_path / "real_frac_study" / "questions" / "class_weights"
+    scores = [(0.40, 0.42, 0.30, 0.33), (0.41, 0.42, 0.30, 0.32), (0.45, 0.44, 0.33, 0.34)]
+    for seed, (cyc_none, cyc_median, base_none, base_median) in enumerate(scores):
+        write(main_study, record("cyclesem", 0.1, seed, cyc_median))
+        write(main_study, record("baseline", 0.1, seed, base_median))
+        write(question, record("cyclesem", 0.1, seed, cyc_none, "model.class_weights=none", class_weights="none"))
+        write(question, record("baseline", 0.1, seed, base_none, "model.class_weights=none", class_weights="none"))
+    args = [str(question), "--include", str(main_study), "--group-by", "method,class_weights", "--method",
+            "cyclesem/none", "--baseline", "cyclesem/median", "--no-wandb"]
+    assert main([*args, "--compare", "baseline/none:baseline/median"]) == 0
+    efficiency = json.loads((question / "efficiency.json").read_text())
+    (first,) = efficiency["paired_differences"]
+    assert (first["method"], first["versus"]) == ("cyclesem/none", "cyclesem/median")
+    assert first["mean"] == pytest.approx(-0.02 / 3)
+    (further,) = efficiency["further_paired_differences"]
+    assert (further["method"], further["versus"], further["real_frac"], further["n"]) == (
+        "baseline/none", "baseline/median", 0.1, 3)
+    assert further["mean"] == pytest.approx(-0.02) and further["std"] == pytest.approx(0.01)
+    half = T2 * 0.01 / math.sqrt(3)
+    text = f"{100 * -0.02:+.1f} [{100 * (-0.02 - half):+.1f}, {100 * (-0.02 + half):+.1f}]"
+    assert text == "-2.0 [-4.5, +0.5]"
+    assert f"| baseline/none | baseline/median | 10.0 | 3 | {text} not resolved |" in (
+        question / "summary.md").read_text()
+    assert f"baseline/none − baseline/median at 10.0 % real (n=3): {text} not resolved" in capsys.readouterr().out
+
+    # a group name nobody has, or a malformed pair: one clear error, exit 2, the written report left as it was
+    before = (question / "summary.md").read_text()
+    assert main([*args, "--compare", "baseline/none:oracle/median"]) == 2
+    err = capsys.readouterr().err
+    assert "no group is named 'oracle/median'" in err and "baseline/median, baseline/none, cyclesem/median" in err
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--compare", "baseline/none"])
+    assert exit_.value.code == 2 and "is not METHOD:OTHER" in capsys.readouterr().err
+    assert (question / "summary.md").read_text() == before
+
+
 def test_duplicate_record_key_in_two_folders_is_an_error(folders: tuple[Path, Path], tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
     main_study, question = folders
