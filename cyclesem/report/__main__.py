@@ -23,7 +23,7 @@ defaults, form the control arm of each open question (README "Open questions"):
         logger=csv resume_sweep=true
     python -m cyclesem.report experiments/real_frac_study/questions/seg_source_rule \
         --include experiments/real_frac_study --group-by method,seg_source_rule \
-        --method cyclesem/anneal --baseline cyclesem/constant
+        --method cyclesem/anneal --baseline cyclesem/constant --compare cyclesem/anneal:target_only/constant
     # 2. class weights: none against the study's median, for cyclesem and the baseline
     python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem,baseline data.real_frac=0.1 seed=0,1,2 \
         model.class_weights=none study.dir=experiments/real_frac_study/questions/class_weights logger=csv resume_sweep=true

@@ -22,7 +22,9 @@ REPORTS = {
                                         "--method", "cyclesem/none", "--baseline", "cyclesem/median",
                                         "--compare", "baseline/none:baseline/median"],
     STUDY / "questions/seg_source_rule": ["--include", str(STUDY), "--group-by", "method,seg_source_rule",
-                                          "--method", "cyclesem/anneal", "--baseline", "cyclesem/constant"],
+                                          "--method", "cyclesem/anneal", "--baseline", "cyclesem/constant",
+                                          "--compare", "cyclesem/anneal:target_only/constant",
+                                          "--compare", "cyclesem/anneal:baseline/constant"],
 }
 
 
