@@ -25,6 +25,8 @@ REPORTS = {
                                           "--method", "cyclesem/anneal", "--baseline", "cyclesem/constant",
                                           "--compare", "cyclesem/anneal:target_only/constant",
                                           "--compare", "cyclesem/anneal:baseline/constant"],
+    STUDY / "questions/pavement": ["--include", str(STUDY), "--group-by", "method,pavement_share,source_filter",
+                                   "--method", "cyclesem/0.3/pavement", "--baseline", "cyclesem/0.3/none"],
 }
 
 
