@@ -26,7 +26,9 @@ REPORTS = {
                                           "--compare", "cyclesem/anneal:target_only/constant",
                                           "--compare", "cyclesem/anneal:baseline/constant"],
     STUDY / "questions/pavement": ["--include", str(STUDY), "--group-by", "method,pavement_share,source_filter",
-                                   "--method", "cyclesem/0.3/pavement", "--baseline", "cyclesem/0.3/none"],
+                                   "--method", "cyclesem/0.3/pavement", "--baseline", "cyclesem/0.3/none",
+                                   "--compare", "cyclesem/0.3/none:cyclesem/0.0/none",
+                                   "--compare", "baseline/0.3/none:baseline/0.0/none"],
 }
 
 
