@@ -28,7 +28,8 @@ REPORTS = {
     STUDY / "questions/pavement": ["--include", str(STUDY), "--group-by", "method,pavement_share,source_filter",
                                    "--method", "cyclesem/0.3/pavement", "--baseline", "cyclesem/0.3/none",
                                    "--compare", "cyclesem/0.3/none:cyclesem/0.0/none",
-                                   "--compare", "baseline/0.3/none:baseline/0.0/none"],
+                                   "--compare", "baseline/0.3/none:baseline/0.0/none",
+                                   "--compare", "baseline/0.3/pavement:baseline/0.3/none"],
 }
 
 
