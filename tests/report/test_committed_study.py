@@ -29,7 +29,8 @@ REPORTS = {
                                    "--method", "cyclesem/0.3/pavement", "--baseline", "cyclesem/0.3/none",
                                    "--compare", "cyclesem/0.3/none:cyclesem/0.0/none",
                                    "--compare", "baseline/0.3/none:baseline/0.0/none",
-                                   "--compare", "baseline/0.3/pavement:baseline/0.3/none"],
+                                   "--compare", "baseline/0.3/pavement:baseline/0.3/none",
+                                   "--compare", "cyclesem/0.3/pavement:cyclesem/0.0/none"],
 }
 
 
