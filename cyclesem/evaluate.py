@@ -21,23 +21,23 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from cyclesem.checkpoint import (
+from cyclesem.data.image_io import DatasetError
+from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.data.visualize import colorize, save_label_png, save_png
+from cyclesem.method.metrics import SegmentationMetrics
+from cyclesem.method.module import CycleSemModule
+from cyclesem.method.reference_segmenter import translation_reference
+from cyclesem.report.tables import percent
+from cyclesem.runtime.checkpoint import (
     CheckpointError,
     build_module,
     load_checkpoint,
     stored_data_config,
     stored_reference_config,
 )
-from cyclesem.config import CONF_DIR, ConfigError, DataConfig
-from cyclesem.data.image_io import DatasetError
-from cyclesem.data.labels import CLASS_NAMES
-from cyclesem.data.visualize import colorize, save_label_png, save_png
-from cyclesem.device import resolve_device
-from cyclesem.method.metrics import SegmentationMetrics
-from cyclesem.method.module import CycleSemModule
-from cyclesem.method.reference import translation_reference
-from cyclesem.report.tables import percent
-from cyclesem.run_record import write_metrics
+from cyclesem.runtime.config import CONF_DIR, ConfigError, DataConfig
+from cyclesem.runtime.device import resolve_device
+from cyclesem.study.run_record import write_metrics
 
 
 def _save_predictions(predictions: torch.Tensor, names: list[str], output_dir: Path, color: bool,

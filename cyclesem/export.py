@@ -23,10 +23,10 @@ from omegaconf import DictConfig
 from torch import nn
 
 import cyclesem
-from cyclesem.checkpoint import CheckpointError
-from cyclesem.config import CONF_DIR
 from cyclesem.data.labels import CLASS_NAMES
-from cyclesem.inference import eval_resize, load_segmenter
+from cyclesem.runtime.checkpoint import CheckpointError
+from cyclesem.runtime.config import CONF_DIR
+from cyclesem.runtime.inference import eval_resize, load_segmenter
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUT_NAME, OUTPUT_NAME = "image", "logits"

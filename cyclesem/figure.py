@@ -23,11 +23,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
-from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.visualize import colorize, image_grid, save_png, to_uint8_image
-from cyclesem.device import resolve_device
+from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
+from cyclesem.runtime.config import CONF_DIR
+from cyclesem.runtime.device import resolve_device
 
 
 def evenly_spaced(count: int, size: int) -> list[int]:

@@ -22,12 +22,12 @@ import torch
 from omegaconf import DictConfig, ListConfig
 from rich.progress import track
 
-from cyclesem.checkpoint import CheckpointError
-from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.data.visualize import colorize, save_label_png, save_png
-from cyclesem.device import resolve_device
-from cyclesem.inference import Preprocess, eval_resize, list_images, load_segmenter, predict_train_ids
+from cyclesem.runtime.checkpoint import CheckpointError
+from cyclesem.runtime.config import CONF_DIR
+from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.inference import Preprocess, eval_resize, list_images, load_segmenter, predict_train_ids
 
 OUTPUTS = ("label_ids", "color", "overlay")
 FOLDERS = {"label_ids": "labelIds", "color": "color", "overlay": "overlay"}

@@ -4,7 +4,7 @@
     python -m cyclesem.reference reference.batches=3000 # another config: another key, trained next to the first
     python -m cyclesem.reference data=gta5_cityscapes reference.checkpoint=PATH 'data.paired={...}'
 
-Training runs find the same cache entry (same reference.* and data.*); see cyclesem/method/reference.py.
+Training runs find the same cache entry (same reference.* and data.*); see cyclesem/method/reference_segmenter.py.
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from cyclesem.config import CONF_DIR, ReferenceConfig
 from cyclesem.data.image_io import DatasetError
-from cyclesem.device import resolve_device
-from cyclesem.method.reference import RECORD_FILE, ReferenceCacheError, ensure_anchors, ensure_reference
+from cyclesem.method.reference_segmenter import (
+    RECORD_FILE,
+    ReferenceCacheError,
+    ensure_anchors,
+    ensure_reference,
+)
+from cyclesem.runtime.config import CONF_DIR, ReferenceConfig
+from cyclesem.runtime.device import resolve_device
 
 
 def build_reference(cfg: DictConfig) -> dict[str, Any]:

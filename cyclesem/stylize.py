@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from rich.progress import track
 
-from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint
-from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.data.visualize import save_png, to_uint8_image
-from cyclesem.device import resolve_device
-from cyclesem.inference import list_images, translate
+from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint
+from cyclesem.runtime.config import CONF_DIR
+from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.inference import list_images, translate
 
 
 @torch.no_grad()

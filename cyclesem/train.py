@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from functools import partial
 from pathlib import Path
@@ -20,11 +19,9 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_only, rank_zero_warn
-from omegaconf import DictConfig, OmegaConf, open_dict
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from omegaconf import DictConfig, OmegaConf
 
-from cyclesem.checkpoint import AtomicCheckpointIO
-from cyclesem.config import CONF_DIR, ConfigError, TestCheckpoint, validate
 from cyclesem.data.datamodule import DomainMixDataModule
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.method.from_config import instantiate_module
@@ -32,12 +29,12 @@ from cyclesem.method.losses import class_weights_from_counts
 from cyclesem.method.module import CycleSemModule
 from cyclesem.method.options import ClassWeighting, MethodOptions, SemanticClassifier, stylized_loss_weight
 from cyclesem.method.pretrain import pretrain_classifier
-from cyclesem.method.reference import translation_reference
+from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.translation_score import TranslationReference
-from cyclesem.preflight import preflight
-from cyclesem.run_record import config_summary, environment_record, method_of, write_metrics
-from cyclesem.study import completed_record, in_plan, job_key, read_record, record_path, write_record
-from cyclesem.sweep_progress import note_job_in_wandb
+from cyclesem.runtime.checkpoint import AtomicCheckpointIO
+from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint
+from cyclesem.study.run_record import config_summary, environment_record, write_metrics
+from cyclesem.study.sweep import run_job
 
 
 def to_plain(cfg: DictConfig) -> dict:
@@ -50,7 +47,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
 
     What the module needs from the data is computed here and passed in as numbers and objects: the class weights,
     the stylized-loss weight (``model.loss.seg_source_rule``: a function of the training progress), the translation
-    score's frozen reference segmenter with its anchors (trained once and cached, `cyclesem.method.reference`); and
+    score's frozen reference segmenter with its anchors (trained once and cached, `cyclesem.method.reference_segmenter`); and
     the ``frozen`` classifier is pre-trained here on the labelled sets, as its own Lightning stage (not when resuming:
     the checkpoint holds it).
     """
@@ -244,65 +241,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-def _fresh_run_dir(output_dir: Path) -> bool:
-    """True when the directory holds only what Hydra wrote before the job started."""
-    return output_dir.is_dir() and all(p.name in (".hydra", "train.log") for p in output_dir.iterdir())
-
-
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> dict[str, Any] | None:
-    hydra_cfg = HydraConfig.get()
-    output_dir = Path(hydra_cfg.runtime.output_dir)
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    if not in_plan(cfg.study.plan, method_of(cfg), cfg.data.real_frac, cfg.seed):  # a study's non-rectangular grid
-        if _fresh_run_dir(output_dir):
-            shutil.rmtree(output_dir)
-        return None
-    overrides = list(hydra_cfg.overrides.task)
-    record_key = job_key(overrides)
-    if cfg.resume_sweep and cfg.study.dir is not None:
-        done = read_record(record_path(cfg.study.dir, record_key))
-        if done is not None:  # finished earlier, maybe on another machine: its committed record is the result
-            print(f"resume_sweep: {record_path(cfg.study.dir, record_key)} exists, skipping")
-            if _fresh_run_dir(output_dir):
-                shutil.rmtree(output_dir)
-            return done
-    try:
-        validate(cfg)
-        if multirun:  # a single run was checked by the ValidateConfig callback, before its directory existed
-            preflight(cfg, "train", run_dir=output_dir)
-    except ConfigError as err:  # a single run is checked before Hydra creates its directory; a sweep job here
-        if _fresh_run_dir(output_dir):
-            shutil.rmtree(output_dir)
-        raise ConfigError(f"Config error: {err}") from None
-    if multirun and cfg.sweep_name is None:
-        with open_dict(cfg):
-            cfg.sweep_name = output_dir.parent.name
-    if cfg.resume_sweep:
-        done = completed_record(output_dir)
-        if done is not None:
-            print(f"resume_sweep: {output_dir} already completed, skipping")
-            return done
-        if (output_dir / "checkpoints" / "last.ckpt").is_file() and cfg.ckpt_path is None:
-            with open_dict(cfg):
-                cfg.ckpt_path = "last"
-    try:
-        record = train(cfg)
-        if cfg.study.dir is not None and rank_zero_only.rank == 0:
-            write_record(cfg.study.dir, record_key, record, overrides)
-        if multirun and "wandb" in (cfg.logger or {}):  # the run's summary carries the sweep's progress
-            note_job_in_wandb(hydra_cfg.sweep.dir, record_key, record)
-        return record
-    except Exception as err:
-        if rank_zero_only.rank == 0:
-            write_metrics(output_dir, {"status": "failed", "error": f"{type(err).__name__}: {err}",
-                                       **config_summary(cfg), **environment_record(cfg.seed)})
-        raise
-    finally:
-        if "wandb" in (cfg.logger or {}):
-            import wandb
-
-            wandb.finish()
+    return run_job(cfg, train)
 
 
 if __name__ == "__main__":

@@ -27,15 +27,15 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
-from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
-from cyclesem.config import CONF_DIR
 from cyclesem.data.image_io import DatasetError
 from cyclesem.data.visualize import image_grid, save_png, to_uint8_image
-from cyclesem.device import resolve_device
 from cyclesem.figure import dataset_from_node, eval_source_node, evenly_spaced, fit_panel
-from cyclesem.inference import translate
 from cyclesem.method.module import CHECKPOINT_KEY
-from cyclesem.run_record import method_of
+from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
+from cyclesem.runtime.config import CONF_DIR
+from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.inference import translate
+from cyclesem.study.run_record import method_of
 
 METHODS_WITH_A_TRANSLATOR = "cyclesem, cyclegan"
 EXAMPLE = "'checkpoints={cyclesem: a.ckpt, cyclegan: b.ckpt}'"

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-import cyclesem.config  # noqa: F401  (registers the structured config schema `train_schema`)
+import cyclesem.runtime.config  # noqa: F401  (registers the structured config schema `train_schema`)
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from cyclesem.checkpoint import build_module
 from cyclesem.method.from_config import instantiate_module
 from cyclesem.method.module import CHECKPOINT_KEY
+from cyclesem.runtime.checkpoint import build_module
 from cyclesem.train import to_plain
 from tests.conftest import compose_train
 

@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from cyclesem.config import ConfigError, val_interval, validate
+from cyclesem.runtime.config import ConfigError, val_interval, validate
 from tests.conftest import CONF_DIR, REPO, compose_config
 
 

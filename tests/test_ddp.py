@@ -14,8 +14,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from cyclesem.checkpoint import build_module, load_checkpoint, stored_data_config
 from cyclesem.method.metrics import scores_from_confusion
+from cyclesem.runtime.checkpoint import build_module, load_checkpoint, stored_data_config
 from tests.conftest import REPO, compose_config
 from tests.ddp_helpers import RecordStepLosses
 

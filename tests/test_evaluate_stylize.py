@@ -12,8 +12,8 @@ import wandb
 from lightning.pytorch.loggers import WandbLogger
 from PIL import Image
 
-from cyclesem.checkpoint import CheckpointError, load_checkpoint
 from cyclesem.evaluate import evaluate
+from cyclesem.runtime.checkpoint import CheckpointError, load_checkpoint
 from cyclesem.stylize import stylize
 from cyclesem.train import train
 from tests.conftest import REPO, compose_config, compose_train

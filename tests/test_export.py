@@ -12,7 +12,7 @@ import torch
 
 from cyclesem.data.image_io import read_rgb
 from cyclesem.export import export
-from cyclesem.inference import Preprocess, load_segmenter
+from cyclesem.runtime.inference import Preprocess, load_segmenter
 from tests.conftest import compose_config
 
 

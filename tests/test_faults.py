@@ -19,9 +19,9 @@ import pytest
 import torch
 import yaml
 
-from cyclesem.checkpoint import CheckpointSaveError, atomic_torch_save, build_module, load_checkpoint
 from cyclesem.data.image_io import DatasetError
-from cyclesem.run_record import machine_record
+from cyclesem.runtime.checkpoint import CheckpointSaveError, atomic_torch_save, build_module, load_checkpoint
+from cyclesem.study.run_record import machine_record
 from cyclesem.train import train
 from tests.conftest import REPO, compose_train
 
@@ -114,7 +114,7 @@ def test_kill_during_checkpoint_write_keeps_the_previous_file(tmp_path):
     # a child process starts writing step 2 and is SIGKILLed half-way through torch.save
     script = (
         "import os, signal, torch\n"
-        "from cyclesem.checkpoint import atomic_torch_save\n"
+        "from cyclesem.runtime.checkpoint import atomic_torch_save\n"
         "def half_then_die(obj, handle):\n"
         "    handle.write(b'PK' * 1000); handle.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
         "torch.save = half_then_die\n"
@@ -137,7 +137,7 @@ def _disk_full(obj, handle):
 def test_full_disk_while_saving_is_reported_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
     atomic_torch_save({"step": torch.tensor(1)}, path)
-    monkeypatch.setattr("cyclesem.checkpoint.torch.save", _disk_full)
+    monkeypatch.setattr("cyclesem.runtime.checkpoint.torch.save", _disk_full)
     with pytest.raises(CheckpointSaveError, match=r"no space left on the device while saving checkpoint .*last\.ckpt"
                        r".*previous last\.ckpt is unchanged") as info:
         atomic_torch_save({"step": torch.tensor(2)}, path)
@@ -146,7 +146,7 @@ def test_full_disk_while_saving_is_reported_and_keeps_the_previous_checkpoint(tm
 
 
 def test_full_disk_during_training_stops_the_run_with_that_message(tmp_path, data_dir, monkeypatch):
-    monkeypatch.setattr("cyclesem.checkpoint.torch.save", _disk_full)
+    monkeypatch.setattr("cyclesem.runtime.checkpoint.torch.save", _disk_full)
     cfg = compose_train(["data.real_frac=0.5", "callbacks.last_checkpoint.every_n_train_steps=2"], tmp_path, data_dir)
     with pytest.raises(CheckpointSaveError, match="no space left on the device while saving checkpoint"):
         train(cfg)

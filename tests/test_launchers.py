@@ -139,7 +139,7 @@ def test_side_by_side_jobs_pin_their_threads_and_match_a_job_run_alone(tmp_path,
 
 
 def test_side_by_side_runs_as_many_jobs_as_cores_per_job():
-    from cyclesem.config import jobs_per_machine
+    from cyclesem.runtime.config import jobs_per_machine
 
     launcher = compose_launcher(["hydra/launcher=side_by_side", "threads=1"])
     assert launcher.n_jobs == jobs_per_machine(1) == (os.cpu_count() or 1)

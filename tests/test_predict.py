@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclesem.checkpoint import CheckpointError
 from cyclesem.data.image_io import DatasetError
 from cyclesem.evaluate import evaluate
 from cyclesem.predict import predict
+from cyclesem.runtime.checkpoint import CheckpointError
 from tests.conftest import compose_config
 
 

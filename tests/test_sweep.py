@@ -79,8 +79,8 @@ def test_study_preset_lists_the_comparison_set(tmp_path):
     cfg = compose_config("train", ["+experiment=real_frac_study"], tmp_path)
     from hydra.core.hydra_config import HydraConfig
 
-    from cyclesem.config import jobs_per_machine
-    from cyclesem.study import planned_jobs
+    from cyclesem.runtime.config import jobs_per_machine
+    from cyclesem.study.records import planned_jobs
 
     jobs = planned_jobs(cfg.study.plan)
     assert {m for m, _, _ in jobs} == {"cyclesem", "cyclegan", "baseline", "target_only", "oracle", "cyclesem_unlabeled"}

@@ -1,4 +1,4 @@
-"""A multirun's plan, progress lines and time left (cyclesem/sweep_progress.py)."""
+"""A multirun's plan, progress lines and time left (cyclesem/study/sweep_progress.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 
-from cyclesem.config import ConfigError
-from cyclesem.study import record_path
-from cyclesem.sweep_progress import (
+from cyclesem.runtime.config import ConfigError
+from cyclesem.study.records import record_path
+from cyclesem.study.sweep_progress import (
     PlannedJob,
     estimate_seconds,
     job_finished,

@@ -145,8 +145,8 @@ def test_the_test_stage_scores_the_held_out_split_with_the_selected_checkpoint(t
     import torch
     from hydra.utils import instantiate
 
-    from cyclesem.checkpoint import build_module, load_checkpoint, stored_data_config
     from cyclesem.method.metrics import scores_from_confusion
+    from cyclesem.runtime.checkpoint import build_module, load_checkpoint, stored_data_config
 
     record = train(compose_train(["data.real_frac=0.5"], tmp_path, data_dir))
     assert record["test_split"].endswith("cityscapes/test") and record["selection_split"].endswith("cityscapes/val")

@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclesem.checkpoint import CheckpointError, load_checkpoint, stored_data_config
-from cyclesem.config import ConfigError
 from cyclesem.figure import evenly_spaced
 from cyclesem.method.module import CHECKPOINT_KEY
-from cyclesem.preflight import preflight
+from cyclesem.runtime.checkpoint import CheckpointError, load_checkpoint, stored_data_config
+from cyclesem.runtime.config import ConfigError
+from cyclesem.runtime.preflight import preflight
 from cyclesem.train import train
 from cyclesem.translation_figure import make_translation_figure, translation_figure
 from tests.conftest import REPO, compose_config, compose_train

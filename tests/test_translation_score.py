@@ -12,13 +12,12 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from cyclesem.config import ReferenceConfig
 from cyclesem.data.paired import PairedImages
 from cyclesem.data.synthetic.pair import ensure_synthetic_pair
 from cyclesem.data.transforms import eval_transform
 from cyclesem.method import reference as reference_module
 from cyclesem.method.module import CycleSemModule
-from cyclesem.method.reference import (
+from cyclesem.method.reference_segmenter import (
     RECORD_FILE,
     WEIGHTS_FILE,
     ReferenceCacheError,
@@ -29,6 +28,7 @@ from cyclesem.method.reference import (
 )
 from cyclesem.method.translation_score import TranslationReference, translation_gain
 from cyclesem.models.segmenter import UNet
+from cyclesem.runtime.config import ReferenceConfig
 from tests.conftest import compose_config, compose_train
 
 CPU = torch.device("cpu")

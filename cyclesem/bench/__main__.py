@@ -34,10 +34,10 @@ from rich.table import Table
 
 from cyclesem.bench.loader import loader_throughput
 from cyclesem.bench.steps import BenchSettings, measure_variant, variant_named
-from cyclesem.config import CONF_DIR
-from cyclesem.device import resolve_device
 from cyclesem.report.tables import percent
-from cyclesem.run_record import environment_record
+from cyclesem.runtime.config import CONF_DIR
+from cyclesem.runtime.device import resolve_device
+from cyclesem.study.run_record import environment_record
 
 # what the issue checks (reported, not enforced)
 JOINT_OVER_NAIVE_MAX = 0.9  # joint step seconds ≤ 0.9 × naive step seconds

@@ -1,5 +1,5 @@
 """Building `CycleSemModule` from a ``model`` config: a composed one (`cyclesem.train`) or the plain copy a
-checkpoint stores (`cyclesem.checkpoint`)."""
+checkpoint stores (`cyclesem.runtime.checkpoint`)."""
 
 from __future__ import annotations
 

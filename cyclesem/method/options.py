@@ -1,7 +1,7 @@
 """The method's knobs: each enum and each default written once.
 
 `MethodOptions` is what ``model.*`` holds besides the networks and optimizers. `CycleSemModule` builds one
-from its keyword arguments, and the Hydra schema (`cyclesem.config.ModelConfig`) extends it, so the YAML
+from its keyword arguments, and the Hydra schema (`cyclesem.runtime.config.ModelConfig`) extends it, so the YAML
 files and the module's constructor repeat none of these defaults. Importing this module has no side
 effects (the schema module registers itself with Hydra's ConfigStore; the module must not import that).
 """

@@ -5,7 +5,7 @@ real target images segments G_S→T(x_s) against the source label y_s.
     translation_gain  = (score − floor) / (ceiling − floor)     0: no better than the raw source images,
                                                                1: as good as the true target-style renders
 
-F_ref is trained once per synthetic pair and reference config and cached (`cyclesem.method.reference`); its
+F_ref is trained once per synthetic pair and reference config and cached (`cyclesem.method.reference_segmenter`); its
 floor (mIoU on the raw x_s) and ceiling (on the same scenes rendered in the target style, the paired renders)
 are measured once on the same images. Without paired renders (real GTA5) there is no ceiling and no gain.
 """

@@ -83,8 +83,8 @@ def _defaults(data: str | None) -> dict[str, Any]:
     """The default of every method option (``model.*``: the MethodOptions / LossWeights dataclass defaults, enums
     as their values) and every data setting (``data.*``: conf/data/<data>.yaml as written; <data> is the run's
     data choice, else conf/train.yaml's), under dotted keys."""
-    from cyclesem.config import CONF_DIR
     from cyclesem.method.options import MethodOptions
+    from cyclesem.runtime.config import CONF_DIR
 
     options = _flatten(asdict(MethodOptions()), "model.")
     defaults = {k: v.value if isinstance(v, Enum) else v for k, v in options.items()}
@@ -167,7 +167,7 @@ def _read_job(job_dir: Path, group_by: Sequence[str] = ("method",)) -> JobResult
 
 
 def _read_study_record(path: Path, group_by: Sequence[str]) -> JobResult:
-    """A study's job record (cyclesem/study.py): the metrics record of a completed job with its overrides."""
+    """A study's job record (cyclesem/study/records.py): the metrics record of a completed job with its overrides."""
     try:
         record = _read_json(path)
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -238,7 +238,7 @@ def _included_records(sweep_dir: Path, records: list[Path], include: Sequence[Pa
 
 def collect(sweep_dir: Path | str, group_by: str | Sequence[str] = "method",
             include: Sequence[Path | str] = ()) -> list[JobResult]:
-    """One JobResult per job record of a study folder (``runs/*.json``, see cyclesem/study.py), else per job
+    """One JobResult per job record of a study folder (``runs/*.json``, see cyclesem/study/records.py), else per job
     directory (a child holding .hydra/ or metrics.json), in job-number order; then one per job record of each
     ``include`` study folder (read only). A job's "method" is its field(s) ``group_by`` joined by "/" (e.g.
     "semantic_classifier" to compare the variants, "method,class_weights" for cyclesem/median vs baseline/median

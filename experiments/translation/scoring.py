@@ -15,11 +15,11 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cyclesem.config import CONF_DIR, ReferenceConfig
+from cyclesem.runtime.config import CONF_DIR, ReferenceConfig
 from cyclesem.data.labels import NUM_CLASSES
 from cyclesem.data.paired import PairedImages
 from cyclesem.method.metrics import SegmentationMetrics
-from cyclesem.method.reference import translation_reference
+from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.translation_score import TranslationReference
 
 

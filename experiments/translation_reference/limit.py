@@ -11,11 +11,11 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from cyclesem.config import CONF_DIR, ReferenceConfig
+from cyclesem.runtime.config import CONF_DIR, ReferenceConfig
 from cyclesem.data.paired import PairedImages
 from cyclesem.data.transforms import eval_transform
 from cyclesem.method.metrics import confusion_matrix, scores_from_confusion
-from cyclesem.method.reference import ensure_reference
+from cyclesem.method.reference_segmenter import ensure_reference
 
 torch.set_num_threads(2)
 with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

@@ -17,14 +17,14 @@ from cyclesem.report.efficiency import summarize
 from cyclesem.report.jobs import collect
 from cyclesem.report.types import ReportError
 from cyclesem.report.write import write_report
-from cyclesem.run_record import config_summary
+from cyclesem.study.run_record import config_summary
 from tests.conftest import compose_config
 
 T2 = 4.302652729911275  # t quantile 0.975, 2 degrees of freedom
 
 
 def record(method: str, frac: float, seed: int, miou: float, *extra: str, **fields) -> dict:
-    """A study job record as cyclesem/study.py writes it (before the options dict: class_weights only)."""
+    """A study job record as cyclesem/study/records.py writes it (before the options dict: class_weights only)."""
     overrides = ["+experiment=real_frac_study", f"method={method}", f"data.real_frac={frac}", f"seed={seed}", *extra]
     per_class = {f"iou_{name}": 0.5 for name in CLASS_NAMES}
     return {"job": ",".join(sorted(o.lstrip("+") for o in overrides)), "overrides": overrides,

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cyclesem.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
 from cyclesem.data.transforms import Size, eval_transform
+from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

@@ -2,7 +2,7 @@
 
 `ValidateConfig` (a Hydra callback in each entry point's YAML) calls :func:`preflight` for a
 single run; `cyclesem.train` calls it again inside each job of a multirun. Every problem is a
-:class:`~cyclesem.config.ConfigError` whose one-line message names the key, the path and what was expected.
+:class:`~cyclesem.runtime.config.ConfigError` whose one-line message names the key, the path and what was expected.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from cyclesem.config import ConfigError, validate
 from cyclesem.data.cityscapes import find_cityscapes_pairs
 from cyclesem.data.datamodule import split_labeled
 from cyclesem.data.gta5 import find_gta5_pairs, read_split_file
 from cyclesem.data.image_io import DatasetError
-from cyclesem.inference import list_images
+from cyclesem.runtime.config import ConfigError, validate
+from cyclesem.runtime.inference import list_images
 
 TASKS = ("train", "evaluate", "predict", "export", "stylize", "figure", "translation_figure")
 _CHECKPOINT = "a checkpoint file written by cyclesem.train (e.g. outputs/<date>/<time>/checkpoints/last.ckpt)"

@@ -41,9 +41,9 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from cyclesem.config import ConfigError, validate
-from cyclesem.run_record import method_of
-from cyclesem.study import completed_record, in_plan, job_key, read_record, record_path
+from cyclesem.runtime.config import ConfigError, validate
+from cyclesem.study.records import completed_record, in_plan, job_key, read_record, record_path
+from cyclesem.study.run_record import method_of
 
 PROGRESS_FILE = "progress.json"
 _BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"

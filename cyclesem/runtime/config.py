@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -28,7 +28,7 @@ from cyclesem.method.options import (
 
 # the YAML configs, by absolute path: `python -m cyclesem.<name>` and the `cyclesem-<name>` console scripts (whose
 # Hydra would otherwise look for a `conf` Python package) find the same files
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 class ConfigError(ValueError):
@@ -91,17 +91,17 @@ class DataConfig:
 
 @dataclass
 class ReferenceConfig:
-    """``reference.*``: the translation score's reference segmenter (cyclesem/method/reference.py), trained on the
+    """``reference.*``: the translation score's reference segmenter (cyclesem/method/reference_segmenter.py), trained on the
     target train split (``train_set``) or loaded (``checkpoint``); values in conf/reference/<data>.yaml."""
 
     cache_dir: str = MISSING  # <cache_dir>/<key>/ holds segmenter.pt and reference.json
-    checkpoint: Optional[str] = None  # a segmenter trained elsewhere: nothing is trained
+    checkpoint: str | None = None  # a segmenter trained elsewhere: nothing is trained
     prefix: str = "segmenter."  # with checkpoint: the segmenter's keys in the file ("" for a plain state_dict)
-    pair_manifest: Optional[str] = None  # the synthetic pair's manifest.json: its VERSION and params are keyed
+    pair_manifest: str | None = None  # the synthetic pair's manifest.json: its VERSION and params are keyed
     segmenter: Any = MISSING
     optimizer: Any = None
-    batches: Optional[int] = None  # training budget (one batch = one optimizer step)
-    batch_size: Optional[int] = None
+    batches: int | None = None  # training budget (one batch = one optimizer step)
+    batch_size: int | None = None
     class_weights: ClassWeighting = ClassWeighting.none
     seed: int = 0  # the reference's own: the same for every run seed
     # a training run trains a missing reference first (the study presets) or goes without a translation score and
@@ -119,10 +119,10 @@ class PathsConfig:
 
 @dataclass
 class StudyConfig:
-    """A study's records and plan (cyclesem/study.py); all None outside a study preset."""
+    """A study's records and plan (cyclesem/study/records.py); all None outside a study preset."""
 
-    name: Optional[str] = None
-    dir: Optional[str] = None  # each completed job writes <dir>/runs/<job key>.json
+    name: str | None = None
+    dir: str | None = None  # each completed job writes <dir>/runs/<job key>.json
     plan: Any = None  # [{methods: [...], fractions: [...], seeds: [...]}, ...]: the jobs of the sweep's product to run
 
 
@@ -135,21 +135,21 @@ class TrainConfig:
     callbacks: Any = None
     paths: PathsConfig = field(default_factory=PathsConfig)
     seed: int = 0
-    ckpt_path: Optional[str] = None
+    ckpt_path: str | None = None
     run_test: bool = True
     test_checkpoint: TestCheckpoint = TestCheckpoint.best
     resume_sweep: bool = False  # rerun a sweep into its dir: skip completed jobs, resume others from last.ckpt
     task_name: str = "train"
-    sweep_name: Optional[str] = None  # W&B group; a sweep sets it so its jobs share one
+    sweep_name: str | None = None  # W&B group; a sweep sets it so its jobs share one
     tags: list[str] = field(default_factory=list)
     study: StudyConfig = field(default_factory=StudyConfig)
-    reference: Optional[ReferenceConfig] = None  # null: no translation score
+    reference: ReferenceConfig | None = None  # null: no translation score
     # torch threads for this job (intra- and inter-op); null: torch's default (every core). On a CPU float
     # results depend on it (reduction order), so it is part of a job's config and of its record.
-    threads: Optional[int] = None
+    threads: int | None = None
     # validations per run, the last after the final epoch (trainer.check_val_every_n_epoch derives from it
     # through ${val_interval:...}); null: every epoch. No validation at all with test_checkpoint=last.
-    val_points: Optional[int] = 3
+    val_points: int | None = 3
 
 
 def jobs_per_machine(threads: int | None) -> int:

@@ -1,0 +1,2 @@
+"""Studies that outlive a machine: the plan and job records (``records``), what a run records about itself
+(``run_record``), the sweep's progress line (``sweep_progress``) and the glue that runs one sweep job (``sweep``)."""
