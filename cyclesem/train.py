@@ -196,7 +196,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     run_info = {**config_summary(cfg), "config": to_plain(cfg), **environment_record(cfg.seed)}
     for logger in trainer.loggers:  # the W&B run config: seed, versions, commit and the resolved config
         logger.log_hyperparams(run_info)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)  # a resume point runs no code
     # the budget as fit ran it (testing loads the selected checkpoint, whose counters are its own)
     budget = {"train_batches": model.train_batches, "segmenter_updates": model.segmenter_updates}
     val = _scores(trainer.callback_metrics, "val")
@@ -204,7 +204,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     best = next((c.best_model_path for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), "") or None
     selected = best if cfg.test_checkpoint == TestCheckpoint.best else None  # None: the weights fit ended with
     if cfg.run_test:
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False, weights_only=True)
         test = _scores(results[0] if results else {}, "test")
     wandb_dir = next((lg.experiment.dir for lg in trainer.loggers if isinstance(lg, WandbLogger)
                       and getattr(lg.experiment, "dir", None)), None)

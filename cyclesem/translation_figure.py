@@ -84,7 +84,7 @@ def load_translator(label: str, path: Path) -> Translator:
     try:
         checkpoint = load_checkpoint(path)
     except CheckpointError as err:
-        raise CheckpointError(f"checkpoints.{label}: {err}") from None
+        raise type(err)(f"checkpoints.{label}: {err}") from None  # the same class: UnsafeCheckpointError stays one
     data = stored_data_config(checkpoint)
     if not data:
         raise CheckpointError(f"checkpoints.{label}: checkpoint {path} stores no data config: cannot find the "

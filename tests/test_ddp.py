@@ -120,7 +120,7 @@ def test_ddp_cpu_epochs_without_validation_kill_and_resume_finish(tmp_path, data
     proc = run_cli([*common, "+callbacks.kill._target_=tests.fault_helpers.KillAfterStep", "+callbacks.kill.step=11"])
     assert proc.returncode == -9, proc.stderr[-3000:]  # 16 images / (2 per batch · 2 ranks) = 4 batches an epoch
     assert not (run_dir / "metrics.json").exists()
-    resume_point = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    resume_point = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert resume_point["epoch"] == 2 and resume_point["loops"]["fit_loop"]["epoch_loop.batch_progress"][
         "total"]["processed"] == 9
 

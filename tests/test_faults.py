@@ -39,7 +39,7 @@ def run_cli(run_dir: Path, data_dir: Path, *extra: str) -> subprocess.CompletedP
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     state = dict(checkpoint["state_dict"])
     for i, opt in enumerate(checkpoint["optimizer_states"]):  # Adam moments and step counts
         for pid, slots in opt["state"].items():
@@ -77,7 +77,7 @@ def test_run_killed_mid_epoch_resumes_to_identical_weights_and_metrics(tmp_path,
                    "+callbacks.kill.step=7")
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert not (killed / "metrics.json").exists()
-    resume_point = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    resume_point = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert resume_point["epoch"] == 1 and resume_point["loops"]["fit_loop"]["epoch_loop.batch_progress"][
         "total"]["processed"] == 6
 

@@ -82,7 +82,7 @@ def test_unreadable_image_is_skipped_with_a_warning_or_stops(smoke_checkpoint, i
 
 
 def test_checkpoint_without_a_segmenter_is_refused(smoke_checkpoint, input_dir, tmp_path):
-    checkpoint = torch.load(smoke_checkpoint, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(smoke_checkpoint, map_location="cpu", weights_only=True)
     checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("segmenter.")}
     stripped = tmp_path / "no_segmenter.ckpt"
     torch.save(checkpoint, stripped)

@@ -218,7 +218,7 @@ def test_training_run_records_translation_score_and_keeps_the_reference_out_of_c
     assert written["translation_reference"] == reference
     assert {k: written["test"][k] for k in ("translation_score", "translation_gain", "translation_l1")} == \
         {k: record["test"][k] for k in ("translation_score", "translation_gain", "translation_l1")}
-    checkpoint = torch.load(record["last_checkpoint"], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(record["last_checkpoint"], map_location="cpu", weights_only=True)
     assert not any(k.startswith("reference") for k in checkpoint["state_dict"])
     assert checkpoint["cyclesem"]["reference_config"]["cache_dir"].endswith("reference")
 

@@ -227,7 +227,10 @@ def ensure_reference(spec: Mapping[str, Any], device: torch.device, *, train: bo
     cache_dir = Path(spec["cache_dir"]).expanduser().absolute()
     directory = cache_dir / key
     record = _read_record(directory, key, inputs)
-    trained = None
+    trained = loaded = None
+    if spec.get("checkpoint") is not None:  # read (weights-only) before a cache entry is made for the file
+        loaded = instantiate(spec["segmenter"])
+        load_weights(loaded, spec["checkpoint"], prefix=spec.get("prefix", ""), head_prefixes=())
     if record is None:
         if not train and spec.get("checkpoint") is None:
             return None
@@ -243,10 +246,9 @@ def ensure_reference(spec: Mapping[str, Any], device: torch.device, *, train: bo
                     state = trained.state_dict()
                     _atomic_write(directory / WEIGHTS_FILE, lambda f: torch.save(state, f))
                 _write_record(directory, record)  # last: marks the entry complete
-    segmenter = trained if trained is not None else instantiate(spec["segmenter"])
-    if spec.get("checkpoint") is not None:
-        load_weights(segmenter, spec["checkpoint"], prefix=spec.get("prefix", ""), head_prefixes=())
-    elif trained is None:
+    segmenter = trained if trained is not None else loaded
+    if segmenter is None:
+        segmenter = instantiate(spec["segmenter"])
         _load_cached_weights(segmenter, directory)
     segmenter.requires_grad_(False).eval()
     return CachedReference(directory, key, segmenter, record)

@@ -21,8 +21,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.segmentation import deeplabv3_resnet50, lraspp_mobilenet_v3_large
 
+from cyclesem.models.weights_file import CheckpointError, UnsafeCheckpointError, describe, load_weights_only
 
-class WeightsFileError(ValueError):
+
+class WeightsFileError(CheckpointError):
     """A weights file exists but cannot be read or does not fit the network."""
 
 
@@ -48,8 +50,9 @@ def load_weights(
     skip_prefixes: keys dropped before matching (e.g. the ImageNet ``"fc."`` classifier).
     head_prefixes: keys whose shape may differ (another class count); those tensors are
         skipped with a warning and keep their fresh initialisation. Default: ``module.head_prefixes``.
-    Raises FileNotFoundError for a missing file and WeightsFileError for an unreadable file,
-    missing or unexpected keys, or shape mismatches outside the head.
+    Raises FileNotFoundError for a missing file, UnsafeCheckpointError for a file that holds objects
+    other than weights (read weights-only: nothing in it runs), and WeightsFileError for an unreadable
+    file, missing or unexpected keys, or shape mismatches outside the head.
     """
     file = Path(path).expanduser()
     if not file.is_file():
@@ -57,11 +60,12 @@ def load_weights(
             f"weights file {file} does not exist (pretrained weights are never downloaded)"
         )
     try:
-        loaded = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for corrupt / non-torch files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        loaded = load_weights_only(file, what="weights file")
+    except UnsafeCheckpointError:
+        raise  # its own message: what the file holds and how to convert a trusted one
+    except CheckpointError as err:
         raise WeightsFileError(
-            f"could not read weights file {file} as a torch.save'd state_dict ({type(err).__name__}: {reason})"
+            f"could not read weights file {file} as a torch.save'd state_dict ({describe(err.__cause__)})"
         ) from err
     if isinstance(loaded, Mapping) and isinstance(loaded.get("state_dict"), Mapping):
         loaded = loaded["state_dict"]  # Lightning checkpoint

@@ -8,6 +8,9 @@
   best checkpoint by `val/mIoU` is ModelCheckpoint's job.
 - `load_checkpoint` / `build_module` rebuild the module from the model config a checkpoint stores
   (self-describing: `evaluate` and `stylize` need no training overrides).
+
+Every read is weights-only (`cyclesem.models.weights_file`), Lightning's resume included (`AtomicCheckpointIO`):
+a file that holds objects other than tensors and plain containers is refused before any of it is unpickled.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from cyclesem.method.from_config import instantiate_module
 from cyclesem.method.module import CHECKPOINT_KEY, CycleSemModule
 from cyclesem.method.progress import batches_before
+from cyclesem.models.weights_file import CheckpointError, load_weights_only
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
@@ -76,6 +80,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return
         atomic_torch_save(checkpoint, path)
 
+    def load_checkpoint(self, path: str | Path, map_location: Any = None, weights_only: bool | None = None
+                        ) -> dict[str, Any]:
+        """Weights-only whatever the caller passes (``trainer.fit(ckpt_path=...)`` resumes from a file a user
+        names), onto the CPU as Lightning's default ``map_location`` does."""
+        if "://" in str(path):  # remote filesystems: Lightning's own reader, still weights-only
+            return super().load_checkpoint(path, weights_only=True)
+        return load_weights_only(path)
+
+
+# Lightning's save-side switch: False writes the optimizer, scheduler, loop and callback states beside the weights,
+# everything a resume needs. It says what is written, not how a file is read (always weights-only, above).
+_SAVE_WEIGHTS_ONLY = False
+
 
 class LastCheckpoint(Checkpoint):
     """The resume point, ``last.ckpt``, every `every_n_train_steps` training steps (one step = one batch: a
@@ -102,23 +119,17 @@ class LastCheckpoint(Checkpoint):
     def save(self, trainer: L.Trainer) -> None:
         if trainer.fast_dev_run or trainer.sanity_checking:
             return
-        trainer.save_checkpoint(self.path, weights_only=False)  # everything a resume needs
+        trainer.save_checkpoint(self.path, weights_only=_SAVE_WEIGHTS_ONLY)
 
 
 # ----------------------------------------------------------------- reading
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or not written by cyclesem.train."""
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by cyclesem.train, read weights-only; CheckpointError (UnsafeCheckpointError for
+    objects other than weights) names the file and what is wrong with it."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated zip, pickle garbage, …
-        raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err} "
-                              "(truncated or not a PyTorch checkpoint?)") from None
+    checkpoint = load_weights_only(path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"checkpoint {path} is not a Lightning checkpoint (no 'state_dict')")
     info = checkpoint.get(CHECKPOINT_KEY)

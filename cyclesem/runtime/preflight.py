@@ -20,6 +20,7 @@ from cyclesem.data.cityscapes import find_cityscapes_pairs
 from cyclesem.data.datamodule import split_labeled
 from cyclesem.data.gta5 import find_gta5_pairs, read_split_file
 from cyclesem.data.image_io import DatasetError
+from cyclesem.models.weights_file import CheckpointError, UnsafeCheckpointError, load_weights_only
 from cyclesem.runtime.config import ConfigError, validate
 from cyclesem.runtime.inference import list_images
 
@@ -27,8 +28,21 @@ TASKS = ("train", "evaluate", "predict", "export", "stylize", "figure", "transla
 _CHECKPOINT = "a checkpoint file written by cyclesem.train (e.g. outputs/<date>/<time>/checkpoints/last.ckpt)"
 
 
+def check_weights_only(key: str, path: str | Path) -> None:
+    """The file at ``key`` holds nothing but weights, so reading it runs no code. Checked here, before a run
+    directory exists, so a crafted file (or a resume point, ``ckpt_path=last``) stops nothing that was written;
+    reading only its pickle (mmap). An unreadable file is the command's to report, with what it expected."""
+    try:
+        load_weights_only(path, mmap=True)
+    except UnsafeCheckpointError as err:
+        raise ConfigError(f"{key}: {err}") from None
+    except CheckpointError:
+        pass
+
+
 def check_checkpoint(ckpt_path: Any, run_dir: str | Path | None = None) -> None:
-    """ckpt_path names an existing file; for training, ``last`` is ``<run_dir>/checkpoints/last.ckpt``."""
+    """ckpt_path names an existing file that loads weights-only; for training, ``last`` is
+    ``<run_dir>/checkpoints/last.ckpt``."""
     if ckpt_path is None:
         return
     if ckpt_path == "last" and run_dir is not None:
@@ -36,26 +50,35 @@ def check_checkpoint(ckpt_path: Any, run_dir: str | Path | None = None) -> None:
         if not path.is_file():
             raise ConfigError(f"ckpt_path=last: {path} does not exist: expected the directory of the run to resume "
                               "as hydra.run.dir=outputs/<date>/<time>")
+        check_weights_only("ckpt_path=last", path)
         return
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist: expected {_CHECKPOINT}")
+    check_weights_only("ckpt_path", ckpt_path)
 
 
 def check_checkpoint_map(checkpoints: Any) -> None:
-    """Each path of a ``checkpoints`` mapping (column label → checkpoint, translation_figure) is an existing file."""
+    """Each path of a ``checkpoints`` mapping (column label → checkpoint, translation_figure) is an existing file
+    that loads weights-only."""
     if not isinstance(checkpoints, Mapping):  # the entry point says what it expects
         return
     for label, path in checkpoints.items():
         if isinstance(path, str) and not Path(path).is_file():
             raise ConfigError(f"checkpoints.{label}={path} does not exist: expected {_CHECKPOINT}")
+        if isinstance(path, str):
+            check_weights_only(f"checkpoints.{label}", path)
 
 
 def check_reference(reference: Any) -> None:
-    """A loaded reference segmenter (reference.checkpoint) names an existing file; a trained one is built later."""
+    """A loaded reference segmenter (reference.checkpoint) names an existing file that loads weights-only; a
+    trained one is built later."""
     checkpoint = reference.get("checkpoint") if reference is not None else None
-    if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
+    if checkpoint is None:
+        return
+    if not Path(checkpoint).expanduser().is_file():
         raise ConfigError(f"reference.checkpoint={checkpoint} does not exist: expected the weights of a segmenter "
                           "trained on the target train split (a cyclesem checkpoint or a state_dict file)")
+    check_weights_only("reference.checkpoint", checkpoint)
 
 
 def check_input_dir(input_dir: Any) -> None:
