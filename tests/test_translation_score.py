@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
 from cyclesem.data.paired import PairedImages
 from cyclesem.data.synthetic.pair import ensure_synthetic_pair
 from cyclesem.data.transforms import eval_transform
-from cyclesem.method import reference as reference_module
+from cyclesem.method import reference_segmenter as reference_module
 from cyclesem.method.module import CycleSemModule
 from cyclesem.method.reference_segmenter import (
     RECORD_FILE,
@@ -28,8 +29,10 @@ from cyclesem.method.reference_segmenter import (
 )
 from cyclesem.method.translation_score import TranslationReference, translation_gain
 from cyclesem.models.segmenter import UNet
+from cyclesem.models.weights_file import UnsafeCheckpointError
 from cyclesem.runtime.config import ReferenceConfig
 from tests.conftest import compose_config, compose_train
+from tests.payload_helpers import write_payload
 
 CPU = torch.device("cpu")
 BATCH = 4  # the smoke preset's data.val_batch_size: anchors and evaluation batch alike
@@ -134,6 +137,24 @@ def test_a_corrupt_or_mismatched_cache_file_is_a_clear_error(data_dir, pair_root
     torch.save({"head.weight": torch.zeros(1)}, weights_path)
     with pytest.raises(ReferenceCacheError, match=f"{weights_path} cannot be loaded"):
         ensure_reference(spec, CPU)
+
+
+def test_a_loaded_reference_is_read_weights_only_before_its_cache_entry_is_made(data_dir, pair_root, tmp_path):
+    spec = smoke_spec(data_dir, tmp_path / "cache")
+    trained_elsewhere = instantiate(spec["segmenter"])
+    torch.save(trained_elsewhere.state_dict(), tmp_path / "segmenter.pt")
+    loaded = {**spec, "checkpoint": str(tmp_path / "segmenter.pt"), "prefix": ""}
+    entry = ensure_reference(loaded, CPU)
+    assert "training" not in entry.record and entry.record["checkpoint"] == str(tmp_path / "segmenter.pt")
+    for key, value in trained_elsewhere.state_dict().items():
+        assert torch.equal(entry.segmenter.state_dict()[key], value), key
+    assert ensure_reference(loaded, CPU, train=False).record == entry.record  # found in the cache
+
+    marker = tmp_path / "payload_ran"
+    crafted = write_payload("top", tmp_path, data_dir, marker)
+    with pytest.raises(UnsafeCheckpointError, match=f"{crafted} holds objects other than weights"):
+        ensure_reference({**loaded, "checkpoint": str(crafted)}, CPU)
+    assert not marker.exists() and sorted(p.name for p in (tmp_path / "cache").iterdir()) == [entry.key, f"{entry.key}.lock"]
 
 
 # ----------------------------------------------------------------- anchors and the score
