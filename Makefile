@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cyclesem-installed
 ARGS   ?=
 
-.PHONY: install train test test-fast study sweep sweep-low report bench lint format clean distclean
+.PHONY: install train test test-fast study sweep sweep-low report bench gpu-check lint format clean distclean
 
 $(STAMP): pyproject.toml Makefile  # the install line below names the extras
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ report: $(STAMP)
 ## training-step benchmark (see experiments/throughput)
 bench: $(STAMP)
 	$(PY) -m cyclesem.bench $(ARGS)
+
+## check a GPU machine in at most 8 minutes; writes experiments/gpu/<gpu>_<date>.json (docs/gpu.md)
+gpu-check: $(STAMP)
+	$(PY) -m cyclesem.gpu_check $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check cyclesem tests

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import REPO
 
-APPS = ("train", "evaluate", "stylize", "predict", "export", "report", "bench", "convert_checkpoint")
+APPS = ("train", "evaluate", "stylize", "predict", "export", "report", "bench", "convert_checkpoint", "gpu_check")
 ARGPARSE_APPS = {"report": "sweep_dir", "convert_checkpoint": "source"}  # argparse apps → an argument their usage names
 
 

@@ -1,5 +1,6 @@
 """Data-loader throughput for `cyclesem.bench`: Cityscapes-layout frames written on the fly, read back
 through the real `CityscapesDataset` and a training transform, in the main process (num_workers=0).
+The frame writers also give `cyclesem.gpu_check` its full-resolution GTA5- and Cityscapes-layout data.
 
 The frames are smooth random fields with a little pixel noise, so PNG sizes and decode times are closer
 to camera images than pure noise (which barely compresses) or flat colour (which decodes for free).
@@ -7,6 +8,8 @@ to camera images than pure noise (which barely compresses) or flat colour (which
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,29 +27,57 @@ CITY = "benchcity"
 BLOCK = 32  # pixels per random value of the smooth field / per label region
 
 
-def write_cityscapes_frames(root: Path, count: int, size: tuple[int, int], seed: int = 0) -> None:
-    """``count`` image/label pairs of ``size`` (H, W) under ``root`` in the Cityscapes train layout."""
+def _frame(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One image (H, W, 3) uint8 and its label ids (H, W) uint8 of ``size`` (H, W)."""
     height, width = size
-    if count < 1 or min(height, width) < 1:
-        raise ValueError(f"need count >= 1 and a positive (H, W) size, got count={count} size={size}")
-    rng = np.random.default_rng(seed)
-    image_dir = root / "leftImg8bit" / "train" / CITY
-    label_dir = root / "gtFine" / "train" / CITY
-    image_dir.mkdir(parents=True, exist_ok=True)
-    label_dir.mkdir(parents=True, exist_ok=True)
     coarse = (max(1, height // BLOCK), max(1, width // BLOCK))
+    field = rng.integers(0, 256, (*coarse, 3), dtype=np.uint8)
+    image = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)  # (H, W, 3)
+    noise = rng.integers(-4, 5, image.shape, dtype=np.int16)
+    image = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
     # the 19 classes' label ids (what the PNGs on disk hold) and 0, unlabeled → ignored
-    label_ids = np.append(TRAIN_ID_TO_LABEL_ID, 0)
-    for i in range(count):
-        field = rng.integers(0, 256, (*coarse, 3), dtype=np.uint8)
-        image = cv2.resize(field, (width, height), interpolation=cv2.INTER_LINEAR)  # (H, W, 3)
-        noise = rng.integers(-4, 5, image.shape, dtype=np.int16)
-        image = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-        regions = rng.choice(label_ids, size=coarse).astype(np.uint8)
-        label = cv2.resize(regions, (width, height), interpolation=cv2.INTER_NEAREST)  # (H, W) label ids
-        stem = f"{CITY}_{i:06d}_000019"
-        Image.fromarray(image).save(image_dir / f"{stem}{IMAGE_SUFFIX}")
-        Image.fromarray(label).save(label_dir / f"{stem}{LABEL_SUFFIX}")
+    regions = rng.choice(np.append(TRAIN_ID_TO_LABEL_ID, 0), size=coarse).astype(np.uint8)
+    label = cv2.resize(regions, (width, height), interpolation=cv2.INTER_NEAREST)  # (H, W) label ids
+    return image, label
+
+
+def _write_frames(pairs: list[tuple[Path, Path]], size: tuple[int, int], seed: int, distinct: int | None) -> None:
+    """Write an image/label pair to each (image path, label path); with ``distinct``, only that many differ and
+    the rest are hard links to them (each read still decodes a full PNG; writing hundreds of full-size PNGs
+    would take minutes)."""
+    height, width = size
+    if not pairs or min(height, width) < 1 or (distinct is not None and distinct < 1):
+        raise ValueError(f"need count >= 1, a positive (H, W) size and distinct >= 1 or None, got count="
+                         f"{len(pairs)} size={size} distinct={distinct}")
+    rng = np.random.default_rng(seed)
+    unique = len(pairs) if distinct is None else min(distinct, len(pairs))
+    for i, paths in enumerate(pairs):
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if i < unique:
+            for path, array in zip(paths, _frame(rng, size), strict=True):
+                Image.fromarray(array).save(path)
+        else:
+            for path, original in zip(paths, pairs[i % unique], strict=True):
+                try:
+                    os.link(original, path)
+                except OSError:  # a file system without hard links
+                    shutil.copyfile(original, path)
+
+
+def write_cityscapes_frames(root: Path, count: int, size: tuple[int, int], seed: int = 0, *, split: str = "train",
+                            distinct: int | None = None) -> None:
+    """``count`` image/label pairs of ``size`` (H, W) under ``root`` in the Cityscapes layout of ``split``."""
+    stems = [f"{CITY}_{i:06d}_000019" for i in range(count)]
+    _write_frames([(root / "leftImg8bit" / split / CITY / f"{stem}{IMAGE_SUFFIX}",
+                    root / "gtFine" / split / CITY / f"{stem}{LABEL_SUFFIX}") for stem in stems], size, seed, distinct)
+
+
+def write_gta5_frames(root: Path, count: int, size: tuple[int, int], seed: int = 0, *,
+                      distinct: int | None = None) -> None:
+    """``count`` image/label pairs of ``size`` (H, W) under ``root`` in the GTA5 layout (images/, labels/)."""
+    names = [f"{i:05d}.png" for i in range(count)]
+    _write_frames([(root / "images" / name, root / "labels" / name) for name in names], size, seed, distinct)
 
 
 def loader_throughput(count: int, size: tuple[int, int], transform: Callable[..., dict[str, Any]],

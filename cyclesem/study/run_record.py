@@ -116,10 +116,10 @@ def environment_record(seed: int) -> dict[str, Any]:
     return {"seed": int(seed), "versions": versions, "git_commit": git_commit(), "machine": machine_record()}
 
 
-def write_metrics(output_dir: Path, record: dict[str, Any]) -> Path:
-    """Write <output_dir>/metrics.json atomically (a reader never sees half a file)."""
+def write_metrics(output_dir: Path, record: dict[str, Any], filename: str = "metrics.json") -> Path:
+    """Write <output_dir>/<filename> atomically (a reader never sees half a file)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / "metrics.json"
+    path = output_dir / filename
     tmp = path.with_suffix(f".json.tmp{os.getpid()}")
     try:
         tmp.write_text(json.dumps(record, indent=2, default=str))
