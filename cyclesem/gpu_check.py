@@ -53,10 +53,10 @@ from omegaconf import DictConfig, open_dict
 
 from cyclesem.bench.__main__ import benchmark
 from cyclesem.bench.loader import write_cityscapes_frames, write_gta5_frames
-from cyclesem.config import CONF_DIR, validate
 from cyclesem.method.options import MethodOptions
-from cyclesem.preflight import preflight
-from cyclesem.run_record import cpu_model, environment_record, write_metrics
+from cyclesem.runtime.config import CONF_DIR, validate
+from cyclesem.runtime.preflight import preflight
+from cyclesem.study.run_record import cpu_model, environment_record, write_metrics
 from cyclesem.train import train
 
 MODES = ("gpu", "cpu")
