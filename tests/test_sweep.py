@@ -94,12 +94,12 @@ def test_study_preset_lists_the_comparison_set(tmp_path):
 
 
 def _plan(overrides: list[str], tmp_path):
-    """The jobs `python -m cyclesem.train -m <overrides>` would run (cyclesem.sweep_progress.plan_sweep)."""
+    """The jobs `python -m cyclesem.train -m <overrides>` would run (cyclesem.study.sweep_progress.plan_sweep)."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
-    from cyclesem.sweep_progress import plan_sweep
+    from cyclesem.study.sweep_progress import plan_sweep
     from tests.conftest import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

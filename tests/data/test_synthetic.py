@@ -400,7 +400,7 @@ def test_every_rendering_table_is_part_of_the_key(edit: str, tmp_path: Path, mon
     from dataclasses import replace
 
     from cyclesem.data.synthetic import scene
-    from cyclesem.method.reference import reference_key
+    from cyclesem.method.reference_segmenter import reference_key
 
     root = ensure_synthetic_pair(tmp_path / "pair", seed=0, **SHIFT_SMALL)
     params = json.loads((root / "manifest.json").read_text())["params"]

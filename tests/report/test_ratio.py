@@ -18,7 +18,7 @@ RATIO = ["--group-by", "method,palette_shift", "--ratio", "baseline@0:target_onl
 
 
 def write_record(study: Path, method: str, frac: float, seed: int, miou: float, shift: float | None) -> None:
-    """A gap_calibration job record as cyclesem/study.py writes it; ``shift`` None: a record without the override
+    """A gap_calibration job record as cyclesem/study/records.py writes it; ``shift`` None: a record without the override
     (palette_shift from conf/data/synthetic.yaml's default)."""
     overrides = ["+experiment=gap_calibration", f"method={method}", f"data.real_frac={frac}", f"seed={seed}"]
     overrides += [] if shift is None else [f"data.prepare.palette_shift={shift}"]
