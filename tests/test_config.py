@@ -115,6 +115,17 @@ def test_pavement_share_names_the_pair_root_and_source_filter_defaults_off(tmp_p
     validate(cfg)
 
 
+def test_palette_shift_names_the_pair_root(tmp_path, monkeypatch):
+    """Only the first pair (palette_shift 1, the default today) keeps the root ``synthetic``."""
+    monkeypatch.delenv("CYCLESEM_DATA_DIR", raising=False)
+    assert compose_config("train", [], tmp_path).data.prepare.palette_shift == 1.0
+    for shift, name in (("0", "synthetic_palette0"), ("0.25", "synthetic_palette0.25"), ("1", "synthetic")):
+        cfg = compose_config("train", [f"data.prepare.palette_shift={shift}"], tmp_path)
+        assert cfg.data.prepare.root == f"data/{name}" and cfg.reference.pair_manifest == f"data/{name}/manifest.json"
+    cfg = compose_config("train", ["data.prepare.palette_shift=0.5", "data.prepare.pavement_share=0.3"], tmp_path)
+    assert cfg.data.prepare.root == "data/synthetic_pavement0.3_palette0.5"
+
+
 @pytest.mark.parametrize("override,key,expected", [
     ("data.real_frac=1.5", "data.real_frac", "[0, 1]"),
     ("data.real_frac=-0.1", "data.real_frac", "[0, 1]"),
@@ -127,6 +138,8 @@ def test_pavement_share_names_the_pair_root_and_source_filter_defaults_off(tmp_p
     ("data.prepare.pavement_share=1.5", "data.prepare.pavement_share=1.5", "a float in [0, 1]"),
     ("data.prepare.pavement_share=-0.1", "data.prepare.pavement_share=-0.1", "a float in [0, 1]"),
     ("data.prepare.pavement_share=abc", "data.prepare.pavement_share='abc'", "a float in [0, 1]"),
+    ("data.prepare.palette_shift=1.5", "data.prepare.palette_shift=1.5", "a float in [0, 1]"),
+    ("data.prepare.palette_shift=-0.5", "data.prepare.palette_shift=-0.5", "a float in [0, 1]"),
     ("data=gta5_cityscapes data.source_filter=pavement data.source.split_file=clean.txt", "data.source.split_file",
      "null with data.source_filter=pavement"),
     ("model.loss.seg_source_end=-1", "model.loss.seg_source_end", ">= 0"),

@@ -89,6 +89,47 @@ def test_study_preset_lists_the_comparison_set(tmp_path):
     assert cfg.study.dir == "experiments/real_frac_study" and cfg.model.log_images_every_n_steps == 0
     assert cfg.threads == 1 and HydraConfig.get().launcher.n_jobs == jobs_per_machine(1)
     assert cfg.model.channels_last is False  # pinned with the threads: the study's records were run contiguous
+    assert cfg.data.prepare.palette_shift == 1.0  # pinned: the first pair, whatever the default becomes
+    assert ("oracle", 1.0) not in {(m, f) for m, f, _ in jobs}  # at 100 % real the oracle is target_only
+
+
+def _plan(overrides: list[str], tmp_path):
+    """The jobs `python -m cyclesem.train -m <overrides>` would run (cyclesem.study.sweep_progress.plan_sweep)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from cyclesem.study.sweep_progress import plan_sweep
+    from tests.conftest import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        config = GlobalHydra.instance().hydra.compose_config(
+            "train", [*overrides, f"hydra.sweep.dir={tmp_path / 'sweep'}"], run_mode=RunMode.MULTIRUN)
+        return plan_sweep(config)
+
+
+def test_the_committed_v2_study_is_found_done_by_its_preset(tmp_path, monkeypatch):
+    """Every job `+experiment=real_frac_study` plans has its committed record: resume_sweep=true runs nothing (the
+    palette shift pinned in the preset is not an override, so no job key changed)."""
+    monkeypatch.chdir(REPO)  # study.dir is relative to the repository
+    jobs, swept = _plan(["+experiment=real_frac_study", "resume_sweep=true"], tmp_path)
+    assert swept == 6 * 9 * 5 and len(jobs) == len(list((REPO / "experiments/real_frac_study/runs").glob("*.json")))
+    assert [j.key for j in jobs if not j.done] == []
+
+
+def test_gap_calibration_plans_source_only_and_target_only_per_palette_shift(tmp_path):
+    jobs, swept = _plan(["+experiment=gap_calibration"], tmp_path)
+    assert swept == 2 * 2 * 5
+    assert sorted((j.method, j.real_frac) for j in jobs) == [("baseline", 0.0)] * 5 + [("target_only", 1.0)] * 5
+    shifts = sorted(j.key.split("data.prepare.palette_shift=")[1].split(",")[0] for j in jobs if j.method == "baseline")
+    assert shifts == ["0.0", "0.25", "0.5", "0.75", "1.0"] and {j.seed for j in jobs} == {0}
+    assert {j.batches for j in jobs} == {2400} and not any(j.invalid for j in jobs)  # the v2 study's budget
+    more, _ = _plan(["+experiment=gap_calibration", "seed=0,1,2", "data.prepare.palette_shift=0.0,1.0"], tmp_path)
+    assert len(more) == 2 * 2 * 3
+    cfg = compose_config("train", ["+experiment=gap_calibration", "data.prepare.palette_shift=0.5", "method=baseline",
+                                   "data.real_frac=0.0", "paths.data_dir=data"], tmp_path)
+    assert cfg.study.dir == "experiments/domain_gap/calibration" and cfg.threads == 1
+    assert cfg.data.prepare.root == "data/synthetic_palette0.5" and cfg.data.target_test.split == "test"
 
 
 @pytest.mark.slow

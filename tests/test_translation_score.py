@@ -275,3 +275,23 @@ def test_a_run_never_trains_a_missing_reference_unless_asked(tmp_path, data_dir,
     assert model.reference is not None and model.reference.ceiling is not None
     _, model, _ = build(compose_train([*overrides, "reference.train_if_missing=false"], tmp_path / "c", data_dir))
     assert model.reference is not None  # cached now: every run scores against it
+
+
+def test_the_v2_study_keeps_its_reference_cache_key(tmp_path):
+    """The reference key of `+experiment=real_frac_study` (the first pair's manifest params, as `pair_params` gives
+    them for the preset's data.prepare) is the one every committed v2 cyclesem/cyclegan record names."""
+    from cyclesem.data.synthetic.pair import VERSION, pair_params
+    from tests.conftest import REPO
+
+    cfg = compose_config("train", ["+experiment=real_frac_study", f"paths.data_dir={tmp_path}"], tmp_path)
+    prepare = OmegaConf.to_container(cfg.data.prepare, resolve=True)
+    params = pair_params(**{k: v for k, v in prepare.items() if k not in ("_target_", "_partial_", "root", "progress")})
+    manifest = Path(cfg.reference.pair_manifest)
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"version": VERSION, "params": params}))
+    spec = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ReferenceConfig),
+                                                  OmegaConf.to_container(cfg.reference, resolve=True)),
+                                  enum_to_str=True)
+    committed = {(json.loads(p.read_text()).get("translation_reference") or {}).get("key")
+                 for p in (REPO / "experiments/real_frac_study/runs").glob("*.json")} - {None}
+    assert committed == {reference_key(key_inputs(spec))} == {"d7feaf706d01921c"}

@@ -38,6 +38,13 @@ defaults, form the control arm of each open question (README "Open questions"):
     python -m cyclesem.report experiments/real_frac_study/questions/pavement \
         --include experiments/real_frac_study --group-by method,pavement_share,source_filter \
         --method cyclesem/0.3/pavement --baseline cyclesem/0.3/none
+
+The domain gap per palette shift (``--ratio``, cyclesem/report/ratio.py; docs/domain_gap.md): source-only over
+target-only mIoU with a 95 % CI, into ratio.csv, efficiency.json and summary.md:
+
+    python -m cyclesem.train -m +experiment=gap_calibration
+    python -m cyclesem.report experiments/domain_gap/calibration --group-by method,palette_shift \
+        --ratio baseline@0:target_only@1
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cyclesem.report.ratio import RatioSpec
 from cyclesem.report.tables import HEADLINE
 from cyclesem.report.types import ReportError
 from cyclesem.report.write import write_report
@@ -59,6 +67,13 @@ def _pair(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"{text!r} is not METHOD:OTHER (two group names, e.g. "
                                          "baseline/none:baseline/median)")
     return parts[0], parts[1]
+
+
+def _ratio(text: str) -> RatioSpec:
+    try:
+        return RatioSpec.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compare", action="append", default=[], type=_pair, metavar="METHOD:OTHER",
                         help="another paired difference METHOD − OTHER to report at every shared fraction "
                              "(repeatable), e.g. baseline/none:baseline/median for an open question's second arm")
+    parser.add_argument("--ratio", action="append", default=[], type=_ratio, metavar="NUM@F:DEN@G",
+                        help="the ratio of NUM's score at real fraction F to DEN's at G per setting (the --group-by "
+                             "values after the first), with a delta-method 95 %% CI (repeatable), e.g. "
+                             "--group-by method,palette_shift --ratio baseline@0:target_only@1: source-only / "
+                             "target-only per palette shift (docs/domain_gap.md)")
     parser.add_argument("--include", action="append", default=[], type=Path, metavar="OTHER_STUDY",
                         help="another study folder whose runs/*.json records join the report (read only; "
                              "repeatable); the outputs are still written into sweep_dir only")
@@ -88,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
                      group_by=args.group_by, use_wandb=args.use_wandb, include=args.include,
-                     compare=args.compare)
+                     compare=args.compare, ratios=args.ratio)
     except ReportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

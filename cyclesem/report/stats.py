@@ -126,3 +126,39 @@ def bootstrap_efficiency(method_scores: Mapping[int, float], baseline: Mapping[f
         verdict = "resolved"
     return Efficiency(frac, score, point, low if math.isfinite(low) else None,
                       high if math.isfinite(high) else None, verdict, len(seeds))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """mean(numerator) / mean(denominator) with a delta-method t interval (None bounds when either side has one
+    value: a pilot)."""
+
+    value: float
+    low: float | None
+    high: float | None
+    n_numerator: int
+    n_denominator: int
+
+
+def ratio_interval(numerator: Sequence[float], denominator: Sequence[float],
+                   confidence: float = CONFIDENCE) -> Ratio:
+    """The ratio of two independent groups' means (different jobs: no pairing by seed), with its 95 % interval by
+    the delta method: ``se² = (s_a² / n_a) / b² + a² (s_b² / n_b) / b⁴`` for means a, b, and a Student-t quantile
+    at the Welch–Satterthwaite degrees of freedom (a t-interval of the mean when the denominator has no spread)."""
+    a_values = [v for v in numerator if math.isfinite(v)]
+    b_values = [v for v in denominator if math.isfinite(v)]
+    if not a_values or not b_values:
+        raise ValueError("ratio_interval needs at least one finite value on each side")
+    a, b = statistics.fmean(a_values), statistics.fmean(b_values)
+    if b == 0:
+        raise ValueError("ratio_interval: the denominator's mean is 0")
+    ratio = a / b
+    if len(a_values) < 2 or len(b_values) < 2:
+        return Ratio(ratio, None, None, len(a_values), len(b_values))
+    u_a = statistics.variance(a_values) / len(a_values) / b**2  # each side's share of the ratio's variance
+    u_b = a**2 * statistics.variance(b_values) / len(b_values) / b**4
+    if u_a + u_b == 0:
+        return Ratio(ratio, ratio, ratio, len(a_values), len(b_values))
+    dof = (u_a + u_b) ** 2 / (u_a**2 / (len(a_values) - 1) + u_b**2 / (len(b_values) - 1))
+    half = scipy_stats.t.ppf(0.5 + confidence / 2, dof) * math.sqrt(u_a + u_b)
+    return Ratio(ratio, ratio - half, ratio + half, len(a_values), len(b_values))

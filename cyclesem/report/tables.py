@@ -116,8 +116,9 @@ def method_by_share_table(groups: Sequence[GroupSummary], metric: str) -> list[s
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
                    readout: Sequence[str], metric: str, differences: Sequence = (), efficiency: Sequence = (),
                    method: str = "cyclesem", baseline: str = "baseline", included: Sequence[Path] = (),
-                   further: Sequence = ()) -> str:
-    """summary.md: scores per method × fraction, the data-efficiency readout, failed jobs, per-class IoU."""
+                   further: Sequence = (), ratio_lines: Sequence[str] = ()) -> str:
+    """summary.md: scores per method × fraction, the --ratio tables (``ratio_lines``, cyclesem/report/ratio.py), the
+    data-efficiency readout, failed jobs, per-class IoU."""
     counts = {s: sum(j.status == s for j in jobs) for s in ("completed", "failed", "missing")}
     val_only = [j.job for j in jobs if j.split == "val"]
     also = f" and the job records of {', '.join(f'`{p}`' for p in included)}" if included else ""
@@ -144,6 +145,7 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
         lines += ["", f"## {metric} by method and real share", "",
                   f"The same scores as a grid: {metric} [95 % CI] over seeds, the other of mIoU / fwIoU below it; "
                   "— where the method was not run.", "", *method_by_share_table(groups, metric)]
+    lines += ratio_lines
     lines += ["", f"## Paired differences ({metric}, points, {method} − other, same seeds)", ""]
     lines += (["| other | % real | n | difference [95 % CI] |", "|---|---:|---:|---|"]
               + [f"| {versus} | {percent(frac)} | {diff.n} | {interval_text(diff)} |"
@@ -178,7 +180,7 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
 
 def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[GroupSummary], readout: Sequence[str],
                  metric: str, paths: dict[str, Path], differences: Sequence = (), method: str = "cyclesem",
-                 further: Sequence = ()) -> None:
+                 further: Sequence = (), ratio_lines: Sequence[str] = ()) -> None:
     table = Table(title="scores (%) — mean [95 % CI] over seeds")
     for column in ("method", "% real", "n", "fwIoU", "mIoU", "pixel acc"):
         # long group names (cyclesem/0.3/pavement) fold onto a second line rather than being cut off
@@ -195,6 +197,8 @@ def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[G
     for ours, versus, frac, diff in further:
         console.print(f"  {ours} − {versus} at {percent(frac)} % real (n={diff.n}): {interval_text(diff)}",
                       markup=False, soft_wrap=True)
+    for line in ratio_lines:  # the --ratio tables, as summary.md has them
+        console.print(line, markup=False, soft_wrap=True)
     console.print(f"[bold]Data efficiency ({metric})[/bold]")
     for line in readout:
         console.print(f"  {line}", markup=False, soft_wrap=True)

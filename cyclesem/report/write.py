@@ -23,6 +23,7 @@ from cyclesem.report.efficiency import (
 )
 from cyclesem.report.jobs import collect
 from cyclesem.report.plot import plot_curves
+from cyclesem.report.ratio import RatioSpec, ratio_rows, ratio_section, write_ratio_csv
 from cyclesem.report.stats import CONFIDENCE, Interval
 from cyclesem.report.tables import HEADLINE, print_report, render_summary, write_groups_csv, write_results_csv
 from cyclesem.report.types import GroupSummary, ReportError
@@ -82,13 +83,15 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
 def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "cyclesem",
                  baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
                  console: Console | None = None, include: Sequence[Path | str] = (),
-                 compare: Sequence[tuple[str, str]] = ()) -> dict[str, Path]:
+                 compare: Sequence[tuple[str, str]] = (), ratios: Sequence[RatioSpec] = ()) -> dict[str, Path]:
     """Collect the sweep (or study) and the job records of the ``include`` study folders, write results.csv,
     groups.csv, efficiency.json, summary.md and curves.png into ``sweep_dir`` alone, print and (maybe) log them.
     Paired differences: ``method`` against ``baseline`` first, then against the fixed comparators; each
     ``(method, other)`` pair of ``compare`` adds method − other at every fraction both have (a second arm of an
-    open question, e.g. ``("baseline/none", "baseline/median")`` beside cyclesem's)."""
+    open question, e.g. ``("baseline/none", "baseline/median")`` beside cyclesem's). Each of ``ratios`` adds a ratio
+    table per setting (cyclesem/report/ratio.py) to summary.md, ratio.csv and efficiency.json."""
     sweep_dir = Path(sweep_dir)
+    group_fields = [f.strip() for f in group_by.split(",")] if isinstance(group_by, str) else list(group_by)
     jobs = collect(sweep_dir, group_by, include)
     groups = summarize(jobs)
     order = _method_order(groups, method, baseline)
@@ -98,12 +101,17 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
     differences = paired_differences(groups, method, metric, comparators)
     efficiency = efficiency_estimates(groups, method, baseline, metric)
     further = _further_differences(groups, compare, metric)
+    ratio_table = [row for spec in ratios for row in ratio_rows(groups, spec, metric)]
     included = [Path(p) for p in include]
+    ratio_lines = ratio_section(ratio_table, metric, "/".join(group_fields[1:]))
     summary = render_summary(sweep_dir, jobs, groups, readout, metric, differences, efficiency, method, baseline,
-                             included, further)
+                             included, further, ratio_lines)
     paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md",
              "groups": write_groups_csv(groups, sweep_dir / "groups.csv"), "efficiency": sweep_dir / "efficiency.json"}
     paths["summary"].write_text(summary)
+    if ratio_table:
+        paths["ratio"] = write_ratio_csv(ratio_table, metric, sweep_dir / "ratio.csv")
+    ratio_json = {"ratios": [{"ratio": str(r.spec), "setting": r.setting, **asdict(r.ratio)} for r in ratio_table]}
     paths["efficiency"].write_text(json.dumps({
         "metric": metric, "method": method, "baseline": baseline, "confidence": CONFIDENCE,
         "included": [str(p) for p in included],
@@ -112,8 +120,10 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
                                for versus, frac, diff in differences],
         "further_paired_differences": [{"method": ours, "versus": versus, "real_frac": frac, **asdict(diff)}
                                        for ours, versus, frac, diff in further],
+        **(ratio_json if ratio_table else {}),  # only with --ratio: the other reports' files stay as they were
     }, indent=2) + "\n")
     paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
-    print_report(console or Console(), jobs, groups, readout, metric, paths, differences, method, further)
+    print_report(console or Console(), jobs, groups, readout, metric, paths, differences, method, further,
+                 ratio_lines)
     _log_wandb(use_wandb, sweep_dir, groups, summary, paths)
     return paths

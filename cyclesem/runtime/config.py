@@ -207,6 +207,10 @@ def validate(cfg: DictConfig) -> None:
     share = OmegaConf.select(data, "prepare.pavement_share", default=0.0)
     _check(_finite(share) and not isinstance(share, bool) and 0.0 <= share <= 1.0, "data.prepare.pavement_share",
            share, "a float in [0, 1] (the share of source scenes shot from the pavement; 0: the default pair)")
+    shift = OmegaConf.select(data, "prepare.palette_shift", default=1.0)
+    _check(_finite(shift) and not isinstance(shift, bool) and 0.0 <= shift <= 1.0, "data.prepare.palette_shift",
+           shift, "a float in [0, 1] (the target palette: 0 = the source's under one global colour transform, 1 = "
+           "the swap palette, the first pair)")
     source_filter = OmegaConf.select(data, "source_filter", default="none")
     if str(getattr(source_filter, "value", source_filter)) == SourceFilter.pavement.value:
         split_file = OmegaConf.select(data, "source.split_file", default=None)

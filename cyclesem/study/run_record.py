@@ -13,7 +13,10 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from cyclesem.data.synthetic.pair import VERSION as PAIR_VERSION
+from cyclesem.data.synthetic.pair import rendering_digest
 from cyclesem.method.options import MethodOptions, SemanticClassifier
 
 PACKAGES = ("cyclesem", "torch", "torchvision", "lightning", "hydra-core", "torchmetrics", "albumentations", "wandb")
@@ -52,6 +55,7 @@ def study_options(cfg: DictConfig, options: MethodOptions | None = None) -> dict
     e.g. pavement_share for gta5_cityscapes)."""
     options = options or MethodOptions.from_mapping(cfg.model)
     share = OmegaConf.select(cfg, "data.prepare.pavement_share", default=None)
+    shift = OmegaConf.select(cfg, "data.prepare.palette_shift", default=None)
     return {
         "seg_source_rule": options.loss.seg_source_rule.value,
         "seg_source": float(options.loss.seg_source),
@@ -59,7 +63,22 @@ def study_options(cfg: DictConfig, options: MethodOptions | None = None) -> dict
         "class_weights": options.class_weights.value,
         "source_filter": _plain(OmegaConf.select(cfg, "data.source_filter", default=None)),
         "pavement_share": None if share is None else float(share),
+        "palette_shift": None if shift is None else float(shift),
     }
+
+
+def pair_summary(cfg: DictConfig) -> dict[str, Any] | None:
+    """Which synthetic pair a run trained and was scored on: its folder name, VERSION, pavement share, palette shift
+    and rendering digest (cyclesem/data/synthetic/pair.py); None for data that is not the synthetic pair."""
+    prepare = OmegaConf.select(cfg, "data.prepare", default=None)
+    if prepare is None or not str(prepare.get("_target_", "")).endswith("ensure_synthetic_pair"):
+        return None
+    try:
+        share, shift = float(prepare.get("pavement_share", 0.0)), float(prepare.get("palette_shift", 1.0))
+        return {"name": Path(str(prepare.root)).name, "version": PAIR_VERSION, "pavement_share": share,
+                "palette_shift": shift, "rendering": rendering_digest(shift)}
+    except (ValueError, TypeError, OmegaConfBaseException):  # a value out of range: validate names it
+        return None
 
 
 def config_summary(cfg: DictConfig) -> dict[str, Any]:
@@ -73,6 +92,7 @@ def config_summary(cfg: DictConfig) -> dict[str, Any]:
         "semantic_classifier": options.semantic_classifier.value,
         "class_weights": options.class_weights.value,
         "options": study_options(cfg, options),  # read by the report's --group-by (cyclesem/report/jobs.py)
+        "pair": pair_summary(cfg),
         "sweep_name": cfg.get("sweep_name"),
         "config": OmegaConf.to_container(cfg, resolve=False, enum_to_str=True),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import re
@@ -14,6 +15,7 @@ from PIL import Image
 
 from cyclesem.data.labels import CLASS_NAMES, VALID_LABEL_IDS, label_ids_to_train_ids
 from cyclesem.data.synthetic import pair as synthetic
+from cyclesem.data.synthetic import style
 from cyclesem.data.synthetic.layout import SYNTHETIC_CLASSES
 from cyclesem.data.synthetic.pair import TEST_CITIES, TRAIN_CITIES, VAL_CITIES, ensure_synthetic_pair, main
 
@@ -287,3 +289,149 @@ def test_cli_renders_a_pavement_share(tmp_path: Path, capsys: pytest.CaptureFixt
     manifest = json.loads((tmp_path / "cli" / "manifest.json").read_text())
     assert manifest["params"]["pavement_share"] == 1.0
     assert manifest["pavement_scenes"] == ["00000", "00001", "00002", "00003"]
+
+
+# ----------------------------------------------------------------- the palette shift and the pair's key (issue 34)
+# Digests of the `pair` fixture rendered by commit 1ff157b (before the palette shift existed): the decoded pixels of
+# every PNG (path, shape, bytes; decoded so that a zlib build cannot change them) and manifest.json's bytes.
+FIRST_PAIR_PIXELS = "be2286f2d79a3a2f9a79ad3cc49066b952e36b42bd9ef6efdffe366cd289c0ea"
+FIRST_PAIR_MANIFEST = "895d28dbe7ea548792e30b239d48d48215fa6118e49aca640cf0e2c3738d8d1a"
+SHIFT_SMALL = dict(SMALL, height=32, width=64)
+
+
+def _pixel_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.png")):
+        array = _load(path)
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def test_the_first_pair_renders_as_before_the_palette_shift(pair: Path, tmp_path: Path) -> None:
+    """The default and an explicit palette_shift=1 reproduce commit 1ff157b's pair: every pixel and the manifest."""
+    assert _pixel_digest(pair) == FIRST_PAIR_PIXELS
+    assert hashlib.sha256((pair / "manifest.json").read_bytes()).hexdigest() == FIRST_PAIR_MANIFEST
+    explicit = ensure_synthetic_pair(tmp_path / "explicit", seed=0, palette_shift=1.0, **SMALL)
+    assert _files(explicit) == _files(pair)
+    assert synthetic.rendering_digest(1.0) == synthetic.FIRST_PAIR_DIGEST
+    assert style.target_style(1.0) is style.TARGET_STYLE
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory: pytest.TempPathFactory) -> dict[float, Path]:
+    """The same 32×64 scenes at palette shifts 0, 0.5 and 1."""
+    base = tmp_path_factory.mktemp("shifted")
+    return {s: ensure_synthetic_pair(base / synthetic.pair_dir_name(palette_shift=s), seed=0, palette_shift=s,
+                                     **SHIFT_SMALL) for s in (0.0, 0.5, 1.0)}
+
+
+def test_palette_shift_changes_only_the_target_colours(shifted: dict[float, Path]) -> None:
+    first = _files(shifted[1.0])
+    for shift in (0.0, 0.5):
+        files = _files(shifted[shift])
+        assert files.keys() == first.keys()
+        for rel, data in files.items():
+            same = rel.startswith(("gta5/", "cityscapes/gtFine/", "gta5_as_cityscapes/labels/"))  # same scenes
+            assert (data == first[rel]) == same or rel == "manifest.json", (shift, rel)
+        manifest = json.loads(files["manifest.json"])
+        assert manifest["params"]["palette_shift"] == shift
+        assert manifest["params"]["rendering"] == synthetic.rendering_digest(shift) != synthetic.FIRST_PAIR_DIGEST
+        assert manifest["class_frequencies"] == json.loads(first["manifest.json"])["class_frequencies"]
+
+
+def test_palette_shift_zero_is_appearance_only_and_one_swaps(shifted: dict[float, Path]) -> None:
+    """At 0 the target keeps the source's colour order (road darker than sidewalk, vegetation darker than terrain);
+    at 1 it is swapped; 0.5 lies in between. Measured on the rendered target train images."""
+    def means(root: Path, folder: str, labels: str) -> np.ndarray:
+        images = [_load(p) for p in sorted((root / folder).rglob("*.png"))]
+        return _class_means(images, [_load(p) for p in sorted((root / labels).rglob("*.png"))],
+                            ("road", "sidewalk", "vegetation", "terrain"))
+
+    brightness = {s: means(root, "cityscapes/leftImg8bit/train", "cityscapes/gtFine/train").mean(1)
+                  for s, root in shifted.items()}
+    source = means(shifted[1.0], "gta5/images", "gta5/labels").mean(1)
+    assert source[0] < source[1] and source[2] < source[3]
+    assert brightness[0.0][0] < brightness[0.0][1] and brightness[0.0][2] < brightness[0.0][3]  # source order kept
+    assert brightness[1.0][0] > brightness[1.0][1] and brightness[1.0][2] > brightness[1.0][3]  # swapped
+    lo, hi = np.minimum(brightness[0.0], brightness[1.0]), np.maximum(brightness[0.0], brightness[1.0])
+    assert ((lo < brightness[0.5]) & (brightness[0.5] < hi)).all()
+
+
+def test_target_style_interpolates_the_colours_and_keeps_the_rest() -> None:
+    ends = style.target_style(0.0), style.TARGET_STYLE
+    mid = style.target_style(0.5)
+    appearance = style.APPEARANCE_TRANSFORM(style.SOURCE_STYLE.palette)
+    np.testing.assert_array_equal(ends[0].palette, appearance)
+    assert not np.allclose(appearance, style.SOURCE_STYLE.palette, atol=0.05)  # the global transform does something
+    for name in ("palette", "parts", "vehicle_paints", "clothes", "sign_faces", "zenith"):
+        np.testing.assert_allclose(getattr(mid, name), (getattr(ends[0], name) + getattr(ends[1], name)) / 2,
+                                   atol=1e-6)
+    for name in ("grain", "blotch"):
+        np.testing.assert_array_equal(getattr(mid, name), getattr(style.TARGET_STYLE, name))
+    for name in ("jitter", "exposure", "sun", "haze", "noise", "blur", "vignette"):
+        assert getattr(ends[0], name) == getattr(mid, name) == getattr(style.TARGET_STYLE, name)
+
+
+def test_a_palette_shift_gets_its_own_root_and_never_replaces_another(pair: Path, tmp_path: Path) -> None:
+    assert synthetic.pair_dir_name() == synthetic.pair_dir_name(palette_shift=1) == "synthetic"
+    assert synthetic.pair_dir_name(palette_shift=0.25) == "synthetic_palette0.25"
+    assert synthetic.pair_dir_name(0.3, 0) == "synthetic_pavement0.3_palette0"
+    root = ensure_synthetic_pair(tmp_path / "synthetic", seed=0, **SHIFT_SMALL)
+    before = _files(root)
+    with pytest.raises(FileExistsError, match=r"palette_shift=1; palette_shift=0.5 is another target palette.*"
+                                              r"synthetic_palette0.5"):
+        ensure_synthetic_pair(root, seed=0, palette_shift=0.5, **SHIFT_SMALL)
+    assert _files(root) == before
+
+
+@pytest.mark.parametrize("shift", [-0.1, 1.5, float("nan"), "half", True])
+def test_bad_palette_shift_is_refused(tmp_path: Path, shift: object) -> None:
+    with pytest.raises(ValueError, match=r"palette_shift=.* is out of range: expected a float in \[0, 1\]"):
+        ensure_synthetic_pair(tmp_path / "bad", palette_shift=shift, **SHIFT_SMALL)
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("edit", ["target colour", "source colour", "target blur", "geometry"])
+def test_every_rendering_table_is_part_of_the_key(edit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited style or geometry table changes the pair's params (so the pair is re-rendered and the reference
+    segmenter's cache key, which hashes them, changes) — today's tables keep the first pair's params."""
+    from dataclasses import replace
+
+    from cyclesem.data.synthetic import scene
+    from cyclesem.method.reference_segmenter import reference_key
+
+    root = ensure_synthetic_pair(tmp_path / "pair", seed=0, **SHIFT_SMALL)
+    params = json.loads((root / "manifest.json").read_text())["params"]
+    assert "rendering" not in params
+    if edit == "target colour":
+        palette = style.TARGET_STYLE.palette.copy()
+        palette[CLASS_NAMES.index("road")] += 1 / 255
+        monkeypatch.setattr(style, "TARGET_STYLE", replace(style.TARGET_STYLE, palette=palette))
+    elif edit == "source colour":
+        paints = style.SOURCE_STYLE.vehicle_paints.copy()
+        paints[0, 0] -= 1 / 255
+        monkeypatch.setattr(synthetic, "SOURCE_STYLE", replace(style.SOURCE_STYLE, vehicle_paints=paints))
+    elif edit == "target blur":
+        monkeypatch.setattr(style, "TARGET_STYLE", replace(style.TARGET_STYLE, blur=0.7))
+    else:
+        monkeypatch.setattr(synthetic, "TARGET_GEOMETRY", replace(scene.TARGET_GEOMETRY, object_scale=1.2))
+    edited = synthetic.pair_params(seed=0, **{k: v for k, v in SHIFT_SMALL.items() if k != "progress"})
+    assert edited == {**params, "rendering": synthetic.rendering_digest(1.0)}
+    assert reference_key({"pair": {"version": synthetic.VERSION, "params": edited}}) != reference_key(
+        {"pair": {"version": synthetic.VERSION, "params": params}})
+    ensure_synthetic_pair(root, seed=0, **SHIFT_SMALL)  # not current any more: re-rendered in place
+    assert json.loads((root / "manifest.json").read_text())["params"] == edited
+
+
+def test_palette_shift_figure_shows_each_pairs_paired_render(shifted: dict[float, Path]) -> None:
+    from cyclesem.data.synthetic.palette_figure import palette_shift_figure
+
+    figure = palette_shift_figure((0.0, 1.0), scenes=1, height=32, width=64, zoom=1)
+    top, h, w = 17, 32, 64  # the title strip and its separator, then one row of panels
+    assert figure.shape == (top + h, 4 * (w + 1) - 1, 3)
+    panel = [figure[top:, c * (w + 1):c * (w + 1) + w] for c in range(4)]
+    np.testing.assert_array_equal(panel[0], _load(shifted[1.0] / "gta5" / "images" / "00000.png"))
+    np.testing.assert_array_equal(panel[2], _load(shifted[0.0] / "gta5_as_cityscapes" / "images" / "00000.png"))
+    np.testing.assert_array_equal(panel[3], _load(shifted[1.0] / "gta5_as_cityscapes" / "images" / "00000.png"))

@@ -196,8 +196,25 @@ def test_new_records_carry_the_open_questions_options(tmp_path: Path) -> None:
                                    "data.prepare.pavement_share=0.3", "data.source_filter=pavement"], tmp_path)
     options = config_summary(cfg)["options"]
     assert options == {"seg_source_rule": "anneal", "seg_source": 1.0, "seg_source_end": 0.0,
-                       "class_weights": "median", "source_filter": "pavement", "pavement_share": 0.3}
+                       "class_weights": "median", "source_filter": "pavement", "pavement_share": 0.3,
+                       "palette_shift": 1.0}
     default = config_summary(compose_config("train", [], tmp_path))["options"]
     assert (default["seg_source_rule"], default["class_weights"], default["source_filter"],
-            default["pavement_share"]) == ("constant", "none", "none", 0.0)
+            default["pavement_share"], default["palette_shift"]) == ("constant", "none", "none", 0.0, 1.0)
     json.dumps(options)  # plain values: the record is JSON
+
+
+def test_records_name_their_pair(tmp_path: Path) -> None:
+    """The record's ``pair``: folder, VERSION, pavement share, palette shift and rendering digest; none for GTA5."""
+    from cyclesem.data.synthetic.pair import FIRST_PAIR_DIGEST, VERSION, rendering_digest
+
+    first = config_summary(compose_config("train", ["+experiment=real_frac_study"], tmp_path))["pair"]
+    assert first == {"name": "synthetic", "version": VERSION, "pavement_share": 0.0, "palette_shift": 1.0,
+                     "rendering": FIRST_PAIR_DIGEST}
+    cfg = compose_config("train", ["+experiment=gap_calibration", "data.prepare.palette_shift=0.25"], tmp_path)
+    summary = config_summary(cfg)
+    assert summary["pair"] == {"name": "synthetic_palette0.25", "version": VERSION, "pavement_share": 0.0,
+                               "palette_shift": 0.25, "rendering": rendering_digest(0.25)}
+    assert summary["options"]["palette_shift"] == 0.25 and rendering_digest(0.25) != FIRST_PAIR_DIGEST
+    assert config_summary(compose_config("train", ["data=gta5_cityscapes"], tmp_path))["pair"] is None
+    json.dumps(summary["pair"])

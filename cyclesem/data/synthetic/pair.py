@@ -16,17 +16,33 @@ nested across shares and image i does not depend on the counts. A non-zero share
 everything keyed by its manifest stay as they were. A pair of another share gets its own root
 (:func:`pair_dir_name`, which ``conf/data/synthetic.yaml`` names it by): one is never rendered over the other.
 
-    python -m cyclesem.data.synthetic ROOT [--seed N] [--pavement-share S]   (= python -m cyclesem.data.synthetic.pair)
+``palette_shift`` (default 1, the first pair) moves the target's colours from the swap palette (1) to *appearance
+only* (0: the source's colours under one global colour transform), every other target property kept
+(``style.target_style``; docs/domain_gap.md). The source images do not depend on it; the target splits and the
+paired renders do. A shift other than 1 is recorded as ``params.palette_shift`` and gets its own root
+(``synthetic_palette0.5``).
+
+What keys a pair (its manifest's ``version`` and ``params``, which the reference segmenter's cache key hashes too):
+the render parameters, and :func:`rendering_digest` — a hash of every number of both styles (palettes, textures,
+noise, blur, vignette, haze, exposure, …) and both scene geometries — recorded as ``params.rendering`` whenever it is
+not the first pair's (`FIRST_PAIR_DIGEST`). So an edited ``style.py`` or ``scene.py`` table gets a new key (the
+pair is re-rendered and a new reference trained), while the first pair keeps its manifest byte for byte and with it
+the v2 study's reference key. A change of the rendering *code* still needs a VERSION bump.
+
+    python -m cyclesem.data.synthetic ROOT [--seed N] [--pavement-share S] [--palette-shift P]
+    (= python -m cyclesem.data.synthetic.pair)
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import math
 import os
 import pathlib
 import shutil
+from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 from filelock import FileLock
@@ -36,9 +52,20 @@ from rich.progress import track
 from cyclesem.data.labels import CLASS_NAMES, IGNORE_INDEX
 from cyclesem.data.synthetic.layout import SYNTHETIC_CLASSES
 from cyclesem.data.synthetic.scene import SOURCE_GEOMETRY, TARGET_GEOMETRY, sample_scene
-from cyclesem.data.synthetic.style import SOURCE_STYLE, TARGET_STYLE, render_appearance
+from cyclesem.data.synthetic.style import (
+    PALETTE_SHIFT_MEANING,
+    SOURCE_STYLE,
+    checked_unit,
+    render_appearance,
+    style_table,
+    target_style,
+)
 
-VERSION = 4  # bump whenever the rendering changes: cached sets with another version are re-rendered
+VERSION = 4  # bump whenever the rendering code changes: cached sets with another version are re-rendered
+# rendering_digest() of the first pair (VERSION 4, palette_shift 1, the styles and geometries as of commit 1ff157b):
+# a pair rendered with it keeps the manifest it always had (no params.rendering)
+FIRST_PAIR_DIGEST = "57811d725cc834a5"
+PAVEMENT_SHARE_MEANING = "the share of source scenes shot from the pavement; 0 = none, the default pair"
 TRAIN_CITIES = ("ardenwald", "brisholm", "corvane")
 VAL_CITIES = ("dunmere", "eskerby")  # checkpoint selection
 TEST_CITIES = ("fallowmere", "glenrith")  # held out: scored once, never used to select anything
@@ -58,19 +85,21 @@ def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream, index])
 
 
-def pair_dir_name(pavement_share: float = 0.0) -> str:
+def pair_dir_name(pavement_share: float = 0.0, palette_shift: float = 1.0) -> str:
     """The pair's directory name under the data dir: ``synthetic`` for the default, ``synthetic_pavement0.3`` for
-    a pavement share of 0.3 (``conf/data/synthetic.yaml``'s root, through the ``synthetic_dir`` resolver)."""
-    share = _checked_share(pavement_share)
-    return "synthetic" if share == 0 else f"synthetic_pavement{share:g}"
+    a pavement share of 0.3, ``synthetic_palette0.5`` for a palette shift of 0.5, ``synthetic_pavement0.3_palette0``
+    for both (``conf/data/synthetic.yaml``'s root, through the ``synthetic_dir`` resolver)."""
+    share = checked_unit("pavement_share", pavement_share, PAVEMENT_SHARE_MEANING)
+    shift = checked_unit("palette_shift", palette_shift, PALETTE_SHIFT_MEANING)
+    return "synthetic" + (f"_pavement{share:g}" if share != 0 else "") + (f"_palette{shift:g}" if shift != 1 else "")
 
 
-def _checked_share(pavement_share: object) -> float:
-    ok = isinstance(pavement_share, (int, float, np.integer, np.floating)) and not isinstance(pavement_share, bool)
-    if not ok or not math.isfinite(pavement_share) or not 0.0 <= pavement_share <= 1.0:
-        raise ValueError(f"pavement_share={pavement_share!r} is out of range: expected a float in [0, 1] (the share "
-                         "of source scenes shot from the pavement; 0 = none, the default pair)")
-    return float(pavement_share)
+def rendering_digest(palette_shift: float = 1.0) -> str:
+    """A hash of every number the rendering reads besides the render parameters: both styles at this palette shift
+    (palettes, parts, textures, jitter, exposure, light, haze, noise, blur, vignette) and both scene geometries."""
+    tables = {"source_style": style_table(SOURCE_STYLE), "target_style": style_table(target_style(palette_shift)),
+              "source_geometry": asdict(SOURCE_GEOMETRY), "target_geometry": asdict(TARGET_GEOMETRY)}
+    return hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def is_pavement_index(seed: int, index: int, pavement_share: float) -> bool:
@@ -92,6 +121,7 @@ def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
     """Write the whole pair under `out` (a fresh directory) and return its manifest."""
     seed, h, w = params["seed"], params["height"], params["width"]
     share = params.get("pavement_share", 0.0)  # absent: the default, no pavement scenes
+    target = target_style(params.get("palette_shift", 1.0))  # absent: the swap palette, the first pair
     pavement_scenes = []
     pixels = {domain: np.zeros(256, np.int64) for domain in ("source", *_TARGET_SPLITS)}
     jobs = [("source", i) for i in range(params["num_source"])] + [
@@ -106,7 +136,7 @@ def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
             image = render_appearance(layout, SOURCE_STYLE, _rng(seed, _SOURCE_LOOK, i))
             _write_png(out / "gta5" / "images" / name, image)
             _write_png(out / "gta5" / "labels" / name, layout.label_ids())
-            paired = render_appearance(layout, TARGET_STYLE, _rng(seed, _PAIRED_LOOK, i))  # same scene, city
+            paired = render_appearance(layout, target, _rng(seed, _PAIRED_LOOK, i))  # same scene, city
             _write_png(out / "gta5_as_cityscapes" / "images" / name, paired)
             # the same labels beside it make gta5_as_cityscapes a GTA5-layout dataset: "perfect translation"
             _write_png(out / "gta5_as_cityscapes" / "labels" / name, layout.label_ids())
@@ -114,7 +144,7 @@ def _render_into(out: pathlib.Path, params: dict, progress: bool) -> dict:
             split, cities, scene_stream, look = _TARGET_SPLITS[domain]
             layout = sample_scene(_rng(seed, scene_stream, i), TARGET_GEOMETRY, h, w)
             city, stem = _city_stem(cities, i)
-            image = render_appearance(layout, TARGET_STYLE, _rng(seed, look, i))
+            image = render_appearance(layout, target, _rng(seed, look, i))
             _write_png(out / "cityscapes" / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", image)
             _write_png(out / "cityscapes" / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png",
                        layout.label_ids())
@@ -160,23 +190,24 @@ def _is_replaceable(root: pathlib.Path) -> bool:
     return ours or not any(root.iterdir())
 
 
-def _share_of(manifest: dict | None) -> float:
+_OTHER_PAIR = {"pavement_share": (0.0, "another source set"), "palette_shift": (1.0, "another target palette")}
+
+
+def _param_of(manifest: dict | None, name: str) -> float:
+    """A manifest's pavement_share or palette_shift; the default where it records none."""
+    default = _OTHER_PAIR[name][0]
     params = manifest.get("params") if isinstance(manifest, dict) else None
-    return float(params.get("pavement_share", 0.0)) if isinstance(params, dict) else 0.0
+    return float(params.get(name, default)) if isinstance(params, dict) else default
 
 
-def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source: int = 600,
-                          num_target_train: int = 600, num_target_val: int = 150, num_target_test: int = 300,
-                          height: int = 64, width: int = 128, pavement_share: float = 0.0,
-                          progress: bool = True) -> pathlib.Path:
-    """Render the synthetic GTA5-like / Cityscapes-like pair into `root` unless it is there; return `root`.
-
-    Several processes may call this at once: one renders into a hidden sibling under a file lock and moves it
-    into place with one rename, so nobody sees a half-written set and a crash leaves the old set or nothing.
-    A pair of another version or size is replaced; one of another `pavement_share` never is (it is another
-    source set, with its own root: :func:`pair_dir_name`).
-    """
-    share = _checked_share(pavement_share)
+def pair_params(*, seed: int = 0, num_source: int = 600, num_target_train: int = 600, num_target_val: int = 150,
+                num_target_test: int = 300, height: int = 64, width: int = 128, pavement_share: float = 0.0,
+                palette_shift: float = 1.0) -> dict[str, Any]:
+    """The ``params`` a pair's manifest records (checked): the render parameters, plus ``pavement_share``,
+    ``palette_shift`` and ``rendering`` (:func:`rendering_digest`) only where they are not the first pair's, so the
+    first pair's manifest — and every cache keyed by it — stays as it was."""
+    share = checked_unit("pavement_share", pavement_share, PAVEMENT_SHARE_MEANING)
+    shift = checked_unit("palette_shift", palette_shift, PALETTE_SHIFT_MEANING)
     params = {"seed": seed, "num_source": num_source, "num_target_train": num_target_train,
               "num_target_val": num_target_val, "num_target_test": num_target_test, "height": height,
               "width": width}
@@ -185,8 +216,31 @@ def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < least:
             raise ValueError(f"ensure_synthetic_pair: {name}={value!r}, expected an integer >= {least}")
     params = {name: int(value) for name, value in params.items()}
-    if share > 0:  # the default keeps its params (and the caches keyed by them)
+    if share > 0:
         params["pavement_share"] = share
+    if shift != 1:
+        params["palette_shift"] = shift
+    digest = rendering_digest(shift)
+    if digest != FIRST_PAIR_DIGEST:
+        params["rendering"] = digest
+    return params
+
+
+def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source: int = 600,
+                          num_target_train: int = 600, num_target_val: int = 150, num_target_test: int = 300,
+                          height: int = 64, width: int = 128, pavement_share: float = 0.0,
+                          palette_shift: float = 1.0, progress: bool = True) -> pathlib.Path:
+    """Render the synthetic GTA5-like / Cityscapes-like pair into `root` unless it is there; return `root`.
+
+    Several processes may call this at once: one renders into a hidden sibling under a file lock and moves it
+    into place with one rename, so nobody sees a half-written set and a crash leaves the old set or nothing.
+    A pair of another version, size or rendering digest is replaced; one of another `pavement_share` or
+    `palette_shift` never is (it is another pair, with its own root: :func:`pair_dir_name`).
+    """
+    params = pair_params(seed=seed, num_source=num_source, num_target_train=num_target_train,
+                         num_target_val=num_target_val, num_target_test=num_target_test, height=height, width=width,
+                         pavement_share=pavement_share, palette_shift=palette_shift)
+    wanted = {name: float(params.get(name, default)) for name, (default, _) in _OTHER_PAIR.items()}
     root = pathlib.Path(root).absolute()  # so "." still names a parent for the lock and the staging dir
     if _is_current(root, params):
         return root
@@ -198,12 +252,13 @@ def ensure_synthetic_pair(root: str | os.PathLike, *, seed: int = 0, num_source:
             raise FileExistsError(f"{root} exists but holds no synthetic dataset (no readable manifest.json);"
                                   " refusing to overwrite it: remove it or pick another root")
         existing = _read_manifest(root) if root.exists() else None
-        if isinstance(existing, dict) and _share_of(existing) != share:
-            raise FileExistsError(
-                f"{root} holds the synthetic pair with pavement_share={_share_of(existing):g}; "
-                f"pavement_share={share:g} is another source set and gets its own root (e.g. "
-                f"{root.parent / pair_dir_name(share)}; conf/data/synthetic.yaml names data.prepare.root by the "
-                "share): refusing to overwrite it")
+        for name, (_, what) in _OTHER_PAIR.items():
+            if isinstance(existing, dict) and _param_of(existing, name) != wanted[name]:
+                raise FileExistsError(
+                    f"{root} holds the synthetic pair with {name}={_param_of(existing, name):g}; "
+                    f"{name}={wanted[name]:g} is {what} and gets its own root (e.g. "
+                    f"{root.parent / pair_dir_name(**wanted)}; conf/data/synthetic.yaml names data.prepare.root by "
+                    "it): refusing to overwrite it")
         for leftover in root.parent.glob(f".{root.name}.*-*"):  # from a crashed run; we hold the lock
             shutil.rmtree(leftover, ignore_errors=True)
         staging = root.parent / f".{root.name}.staging-{os.getpid()}"
@@ -234,11 +289,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--pavement-share", type=float, default=0.0,
                         help="share of source scenes shot from the pavement (default 0: none)")
+    parser.add_argument("--palette-shift", type=float, default=1.0,
+                        help="target palette: 0 = the source's under a global colour transform (appearance only), "
+                             "1 = the swap palette (default, the first pair), between: interpolated")
     args = parser.parse_args(argv)
     root = ensure_synthetic_pair(args.root, seed=args.seed, num_source=args.num_source,
                                  num_target_train=args.num_target_train, num_target_val=args.num_target_val,
                                  num_target_test=args.num_target_test,
-                                 height=args.height, width=args.width, pavement_share=args.pavement_share)
+                                 height=args.height, width=args.width, pavement_share=args.pavement_share,
+                                 palette_shift=args.palette_shift)
     manifest = json.loads((root / "manifest.json").read_text())
     print(f"{root}  (version {manifest['version']})")
     print("images: " + ", ".join(f"{domain} {n}" for domain, n in manifest["counts"].items()))

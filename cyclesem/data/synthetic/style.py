@@ -3,11 +3,23 @@
 The source ("game") and target ("city") styles differ in palette — chosen so that colour alone misleads
 (target road ≈ source sidewalk and vice versa, likewise vegetation / terrain and truck / tram, target wall
 ≈ source building, overcast sky) — and in textures, sensor noise, blur and vignetting, only in the target.
+
+``target_style(palette_shift)`` moves the target's colours along a line between two ends, everything else of the
+target kept (textures, noise, blur, vignetting, haze, exposure, light; the geometric shift lives in ``scene``):
+
+- ``palette_shift = 1``: the swap palette above, ``TARGET_STYLE`` itself (the first pair, bit for bit);
+- ``palette_shift = 0``: *appearance only* — the source's colours under one global colour transform
+  (``APPEARANCE_TRANSFORM``: desaturation, a colour cast, a tone curve), so every class keeps its source hue order;
+- in between: every colour table (per-class palette, parts, vehicle paints, clothes, sign faces, zenith) is the
+  linear interpolation ``(1 − s) · appearance + s · swap``, entry by entry.
+
+``style_table`` writes a style's every number out, so the pair's key (``pair.rendering_digest``) covers them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -105,6 +117,72 @@ TARGET_STYLE = Style(
         codes.TERRAIN: 0.15, codes.SKY: 0.07, codes.CAR: 0.05, codes.TRUCK: 0.06, codes.BUS: 0.05}, 0.02),
     jitter=0.12, exposure=(0.65, 1.3), sun=0.35, haze=180.0, noise=0.03, blur=0.6, vignette=0.35,
 )
+
+
+@dataclass(frozen=True)
+class ColourTransform:
+    """One global colour transform of RGB in [0, 1]: desaturate towards the luma, multiply by a colour cast, then
+    a tone curve ``black + (white − black) · x ** gamma`` (lifted shadows, dimmer highlights, more contrast in the
+    mid-tones for gamma > 1). NaN entries (a part that keeps its object's colour) stay NaN."""
+
+    saturation: float  # 1 keeps the chroma, 0 is grey
+    cast: tuple[float, float, float]  # per-channel gain
+    black: float  # the tone curve's output at 0
+    white: float  # its output at 1
+    gamma: float
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = np.asarray(rgb, np.float64)  # (..., 3)
+        luma = rgb @ np.array([0.299, 0.587, 0.114])  # (...,)
+        rgb = luma[..., None] + self.saturation * (rgb - luma[..., None])
+        rgb = np.clip(rgb * np.array(self.cast), 0.0, 1.0)
+        return (self.black + (self.white - self.black) * rgb ** self.gamma).astype(np.float32)
+
+
+# a dull, slightly cool, overcast camera: what a CycleGAN is known to learn (issue 34), unlike a class-colour swap
+APPEARANCE_TRANSFORM = ColourTransform(saturation=0.45, cast=(0.93, 0.98, 1.06), black=0.05, white=0.9, gamma=1.15)
+_COLOUR_FIELDS = ("palette", "parts", "vehicle_paints", "clothes", "sign_faces", "zenith")
+
+
+PALETTE_SHIFT_MEANING = ("0: the source palette under one global colour transform, 1: the swap palette, the first "
+                         "pair")
+
+
+def checked_unit(name: str, value: object, meaning: str) -> float:
+    """``value`` as a float when it is a real number in [0, 1]; else a ValueError naming ``name`` and ``meaning``."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={value!r} is out of range: expected a float in [0, 1] ({meaning})")
+    return float(value)
+
+
+def target_style(palette_shift: float = 1.0) -> Style:
+    """The target ("city") style at ``palette_shift`` in [0, 1] (module docstring): 1 is ``TARGET_STYLE`` itself (the
+    same object: the first pair renders bit for bit as before), 0 the source's colours under
+    ``APPEARANCE_TRANSFORM``, in between each colour table interpolated linearly; every non-colour field is the
+    target's."""
+    s = checked_unit("palette_shift", palette_shift, PALETTE_SHIFT_MEANING)
+    if s == 1:
+        return TARGET_STYLE
+    colours = {}
+    for name in _COLOUR_FIELDS:
+        appearance = APPEARANCE_TRANSFORM(getattr(SOURCE_STYLE, name)).astype(np.float64)
+        swap = getattr(TARGET_STYLE, name).astype(np.float64)
+        # the parts both styles leave to the object's colour are the same rows (NaN), so NaN stays NaN
+        assert appearance.shape == swap.shape and (np.isnan(appearance) == np.isnan(swap)).all(), name
+        colours[name] = ((1 - s) * appearance + s * swap).astype(np.float32)
+    return replace(TARGET_STYLE, **colours)
+
+
+def style_table(style: Style) -> dict:
+    """Every number of a style as plain JSON values (NaN as null), for hashing into the pair's key."""
+    def plain(value):
+        if isinstance(value, np.ndarray):
+            return [None if math.isnan(v) else v for v in value.astype(np.float64).ravel().tolist()] + [
+                list(value.shape)]
+        return [float(v) for v in value] if isinstance(value, tuple) else float(value)
+
+    return {f.name: plain(getattr(style, f.name)) for f in fields(style)}
 
 
 def _value_noise(u: np.ndarray, v: np.ndarray, lattice: np.ndarray) -> np.ndarray:
