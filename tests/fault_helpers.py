@@ -40,3 +40,14 @@ class BreakSourceImageAfterStep(Callback):
         else:
             path.write_bytes(path.read_bytes()[:100])
         trainer.broken_file = path
+
+
+class PoisonBatch(Callback):
+    """A NaN pixel in the first source image of training batch ``batch`` (of every epoch), before the step runs."""
+
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == self.batch:
+            batch["source"]["image"][0, 0, 0, 0] = float("nan")

@@ -40,6 +40,18 @@ def frozen(*modules: nn.Module | None) -> Iterator[None]:
             n.track_running_stats = flag
 
 
+def check_pretrained(ready: bool, ckpt_path: str | None) -> None:
+    """The ``frozen`` copy must hold pre-trained weights before the joint training starts: a run resumed from a
+    checkpoint of another ``semantic_classifier`` (an ``ema`` copy loads into it without a complaint) would
+    otherwise judge the translations with whatever weights that run left there."""
+    if not ready:
+        source = f"checkpoint {ckpt_path}" if ckpt_path else "this module"
+        raise ValueError(f"model.semantic_classifier=frozen but the frozen classifier of {source} was never "
+                         "pre-trained (its sem_net_ready is false: a checkpoint of a run with another "
+                         "semantic_classifier?): resume with that run's semantic_classifier, or start without "
+                         "ckpt_path so that cyclesem.train pre-trains it")
+
+
 def classifier_copy(segmenter: nn.Module) -> nn.Module:
     """A gradient-free copy of F_T in eval mode (BatchNorm uses running statistics)."""
     clone = copy.deepcopy(segmenter)

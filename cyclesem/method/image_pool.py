@@ -46,22 +46,26 @@ class ImagePool:
                 f"image pool holds images of shape {tuple(self._images[0].shape)}; "
                 f"got a batch of {tuple(images.shape[1:])}"
             )
+        if self._images and self._images[0].device != images.device:  # restored from a checkpoint (CPU tensors)
+            self._images = [stored.to(images.device) for stored in self._images]
         returned = []
+        coins = {"generator": self._generator, "device": self._generator.device}  # on the CPU, whatever the images'
         for image in images.detach():  # (C, H, W)
             if len(self._images) < self.size:
                 self._images.append(image.clone())
                 returned.append(image)
-            elif torch.rand(1, generator=self._generator).item() > 0.5:
-                index = int(torch.randint(self.size, (1,), generator=self._generator).item())
-                # a pool restored from a checkpoint may sit on another device than the batch
-                returned.append(self._images[index].to(device=image.device, dtype=image.dtype))
+            elif torch.rand(1, **coins).item() > 0.5:
+                index = int(torch.randint(self.size, (1,), **coins).item())
+                returned.append(self._images[index].to(dtype=image.dtype))  # stored under another precision?
                 self._images[index] = image.clone()
             else:
                 returned.append(image)
         return torch.stack(returned)
 
     def state_dict(self) -> dict:
-        images = torch.stack(self._images) if self._images else torch.empty(0)  # (N, C, H, W)
+        """The stored images (N, C, H, W) on their device, and the coin generator's state."""
+        # (N, C, H, W); an empty pool (a baseline's, or before the first discriminator step) on the CPU
+        images = torch.stack(self._images) if self._images else torch.empty(0, device="cpu")
         return {"size": self.size, "images": images, "generator": self._generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:

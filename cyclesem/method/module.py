@@ -34,7 +34,6 @@ from functools import partial
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 from torch import Tensor, nn
@@ -42,13 +41,13 @@ from torch.optim.lr_scheduler import LambdaLR
 from torchmetrics import MeanMetric
 
 from cyclesem.data.labels import CLASS_NAMES, NUM_CLASSES
-from cyclesem.method.classifier_copies import classifier_copy, ema_update, frozen
-from cyclesem.method.image_pool import ImagePool
+from cyclesem.method.classifier_copies import check_pretrained, classifier_copy, ema_update, frozen
 from cyclesem.method.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss, semantic_loss
 from cyclesem.method.metrics import EpochMeans, SegmentationMetrics
-from cyclesem.method.options import FP16_PRECISIONS, MethodOptions, SemanticClassifier
+from cyclesem.method.nonfinite import BufferSnapshot, NonfiniteSteps
+from cyclesem.method.options import FP16_PRECISIONS, MethodOptions, SemanticClassifier, check_training_device
 from cyclesem.method.progress import training_progress
-from cyclesem.method.rng import rng_states, set_rng_states
+from cyclesem.method.streams import RankStreams, gather_from_ranks, state_of_rank
 from cyclesem.method.translation_score import TranslationReference
 
 CHECKPOINT_KEY = "cyclesem"  # the module's own entry in a Lightning checkpoint
@@ -141,9 +140,8 @@ class CycleSemModule(L.LightningModule):
         self.stylized_weight: Callable[[float], float] = (
             seg_source_weight if callable(seg_source_weight) else partial(_fixed_weight, float(seg_source_weight)))
         self.seg_source_weight = self.stylized_weight(0.0)  # this batch's; training_step sets it
-        # own coin flips per pool (one seed for both would swap the same positions in both), from the run's seed
-        pool_seeds = np.random.SeedSequence([torch.initial_seed(), 0x9001]).generate_state(2, dtype=np.uint64)
-        self.pool_s, self.pool_t = (ImagePool(opts.pool_size, seed=int(s) >> 1) for s in pool_seeds)
+        # the image pools and the instance noise, from the run's seed; each DDP rank its own (setup)
+        self.streams = RankStreams(opts.pool_size, torch.initial_seed())
         self.val_metrics, self.test_metrics = SegmentationMetrics(num_classes), SegmentationMetrics(num_classes)
         self.val_translation, self.test_translation = MeanMetric(), MeanMetric()
         # a plain attribute, not a submodule: not in the state_dict, never put in train mode, unseen by DDP
@@ -151,7 +149,7 @@ class CycleSemModule(L.LightningModule):
         self.val_translation_score = SegmentationMetrics(num_classes)
         self.test_translation_score = SegmentationMetrics(num_classes)
         self.train_means = EpochMeans(self.TRAIN_LOG_KEYS)
-        self.nonfinite_in_a_row = self.nonfinite_total = 0
+        self.nonfinite = NonfiniteSteps(opts.max_nonfinite_steps)
         # the training budget as every method counts it: one batch = one update of each group (global_step
         # counts optimizer steps instead: 3 per batch with a CycleGAN, 1 without)
         self.train_batches = self.segmenter_updates = 0
@@ -164,6 +162,9 @@ class CycleSemModule(L.LightningModule):
         if str(self.trainer.precision) in FP16_PRECISIONS:  # also for Trainers built without the Hydra config
             raise ValueError(f"CycleSemModule does not train with precision={self.trainer.precision}: use "
                              "32-true or bf16-mixed (fp16's loss scaling is not shared across the fused backward)")
+        check_training_device(self.trainer.strategy.root_device.type)
+        if self.trainer.global_rank != self.streams.rank:  # before a resume restores this rank's streams
+            self.streams.for_rank(self.trainer.global_rank)
 
     def attached_trainer(self) -> L.Trainer | None:
         """The Trainer driving this module, or None (tests and the benchmark step it without one)."""
@@ -199,6 +200,8 @@ class CycleSemModule(L.LightningModule):
         return [opt_g, opt_d, opt_seg], [LambdaLR(opt_g, linear_decay), LambdaLR(opt_d, linear_decay), *sched_seg]
 
     def on_train_start(self) -> None:
+        if self.semantic_mode == SemanticClassifier.frozen and self.sem_net is not None:
+            check_pretrained(bool(self.sem_net_ready), self.trainer.ckpt_path)
         if training_progress(self.trainer, 0) is None and self.stylized_weight(0.0) != self.stylized_weight(1.0):
             raise ValueError("the stylized-loss weight follows the training progress (model.loss.seg_source_rule="
                              f"{self.weights.seg_source_rule.value}) but the run has no finite length: set "
@@ -248,20 +251,28 @@ class CycleSemModule(L.LightningModule):
         if source_image is not None:
             logs["seg_source_weight"] = torch.tensor(float(self.seg_source_weight), device=source_image.device)
         opt_seg.zero_grad(set_to_none=True)  # the fused source term adds its segmenter gradient in step 1
+        # a skipped group's networks get back the buffers its forwards moved (nonfinite.py)
+        before = BufferSnapshot(self.segmenter, self.gen_s2t, self.gen_t2s, self.disc_s, self.disc_t)
         fused_source_ce, fakes = None, None
         if self.has_gan and source_image is not None and target_image is not None:
             opt_g, opt_d = optimizers[0], optimizers[1]
             fakes = self.translate(source_image, target_image)
             fused_source_ce, ok = self.generator_step(opt_g, fakes, batch, logs)
+            if not ok:  # the segmenter step runs its own forward instead of the fused one
+                before.restore(self.gen_s2t, self.gen_t2s, self.segmenter)
             skipped |= not ok
-            skipped |= not self.discriminator_step(opt_d, fakes, source_image, target_image, logs)
+            if not self.discriminator_step(opt_d, fakes, source_image, target_image, logs):
+                before.restore(self.disc_s, self.disc_t)
+                skipped = True
             segmenter_source = fakes.source_as_target.detach()
         else:
             segmenter_source = source_image
-        skipped |= not self.segmenter_step(opt_seg, segmenter_source, source_label, target_image, target_label,
-                                           fused_source_ce, logs)
+        if not self.segmenter_step(opt_seg, segmenter_source, source_label, target_image, target_label,
+                                   fused_source_ce, logs):
+            before.restore(self.segmenter)
+            skipped = True
         self.train_batches += 1
-        self.count_nonfinite(skipped, logs)
+        self.nonfinite.count(skipped, logs, self.device)
         batch_size = len(next(t for t in (source_image, target_image) if t is not None))
         # per rank and without sync_dist: an epoch-level sync here deadlocks DDP (see EpochMeans)
         self.log_dict({f"train/{k}_step": v for k, v in logs.items()}, on_step=True, on_epoch=False,
@@ -319,15 +330,15 @@ class CycleSemModule(L.LightningModule):
         """Patch logits of `discriminator` on (B, 3, H, W) images, real or fake, with instance noise of std
         ``disc_noise`` added first (Sønderby et al. 2016): the discriminator cannot tell the domains apart by
         pixel noise a deterministic generator cannot draw, so it judges colour and layout instead."""
-        if self.options.disc_noise > 0:
-            image = image + self.options.disc_noise * torch.randn_like(image)
+        if self.options.disc_noise > 0:  # from this rank's own stream (streams.py), not the global generator
+            image = image + self.options.disc_noise * self.streams.noise_like(image)
         return discriminator(image)
 
     def discriminator_step(self, opt_d, fakes: Fakes, source_image: Tensor, target_image: Tensor, logs: dict) -> bool:
         if not self.finite_on_all_ranks(fakes.source_as_target, fakes.target_as_source):
             return False  # a broken fake batch must not enter the pools, where it would outlive this step
-        pooled_target = self.pool_t.query(fakes.source_as_target.detach())  # (B, 3, H, W) fakes in the target domain
-        pooled_source = self.pool_s.query(fakes.target_as_source.detach())
+        pooled_target = self.streams.pool_t.query(fakes.source_as_target.detach())  # (B, 3, H, W) target-domain fakes
+        pooled_source = self.streams.pool_s.query(fakes.target_as_source.detach())
         loss_d_t = discriminator_loss(self.judge(self.disc_t, target_image), self.judge(self.disc_t, pooled_target),
                                       self.options.gan_mode)
         loss_d_s = discriminator_loss(self.judge(self.disc_s, source_image), self.judge(self.disc_s, pooled_source),
@@ -388,19 +399,6 @@ class CycleSemModule(L.LightningModule):
 
     def class_weight_or_none(self) -> Tensor | None:
         return self.class_weight if self.use_class_weight else None
-
-    def count_nonfinite(self, skipped: bool, logs: dict) -> None:
-        self.nonfinite_in_a_row = self.nonfinite_in_a_row + 1 if skipped else 0
-        self.nonfinite_total += int(skipped)
-        logs["nonfinite_steps"] = torch.tensor(float(self.nonfinite_total))
-        limit = self.options.max_nonfinite_steps
-        if self.nonfinite_in_a_row >= limit:
-            raise FloatingPointError(
-                f"non-finite losses in {self.nonfinite_in_a_row} consecutive training steps "
-                f"(model.max_nonfinite_steps={limit}); last losses: "
-                + ", ".join(f"{k}={v.item():.4g}" for k, v in logs.items())
-                + ". Lower the learning rates or set model.gradient_clip_val."
-            )
 
     # ----------------------------------------------------------------- evaluation
     def eval_step(self, batch: Mapping, dataloader_idx: int, metrics: SegmentationMetrics,
@@ -463,29 +461,30 @@ class CycleSemModule(L.LightningModule):
 
     # ----------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trainer = self.attached_trainer()
         checkpoint[CHECKPOINT_KEY] = {
             "model_config": self.model_config,
             "data_config": self.data_config,
             "reference_config": self.reference_config,
-            "pools": {"source": self.pool_s.state_dict(), "target": self.pool_t.state_dict()},
-            "nonfinite": {"in_a_row": self.nonfinite_in_a_row, "total": self.nonfinite_total},
+            "nonfinite": self.nonfinite.state_dict(),
             "train_means": self.train_means.state_dict(),
             "budget": {"train_batches": self.train_batches, "segmenter_updates": self.segmenter_updates},
-            "rng": rng_states(),
+            # every rank's pools and random states (a collective: Lightning builds checkpoints on all ranks)
+            "ranks": gather_from_ranks(self.streams.state_dict(), trainer.world_size if trainer is not None else 1),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get(CHECKPOINT_KEY)
         if state is None:
             return
-        self.pool_s.load_state_dict(state["pools"]["source"])
-        self.pool_t.load_state_dict(state["pools"]["target"])
-        self.nonfinite_in_a_row = state["nonfinite"]["in_a_row"]
-        self.nonfinite_total = state["nonfinite"]["total"]
+        trainer = self.attached_trainer()
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        streams = state_of_rank(state, rank, world_size)
+        if streams is not None:
+            self.streams.load_state_dict(streams)
+        self.nonfinite.load_state_dict(state["nonfinite"])
         budget = state.get("budget", {})  # absent in checkpoints written before the budget was counted
         self.train_batches = budget.get("train_batches", 0)
         self.segmenter_updates = budget.get("segmenter_updates", 0)
         if "train_means" in state:  # checkpoints written before the epoch means were kept
             self.train_means.load_state_dict(state["train_means"])
-        if "rng" in state:
-            set_rng_states(state["rng"])

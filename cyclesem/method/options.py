@@ -144,3 +144,11 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 # fp16 mixed precision scales each backward by a GradScaler: the fused generator/segmenter backward and the
 # segmenter's own backward would need one scale and unscaling before clipping. bf16 needs no scaler.
 FP16_PRECISIONS = ("16", "16-mixed", "16-true")
+
+
+def check_training_device(device_type: str) -> None:
+    """Refuse a device the module cannot train on: ``trainer.accelerator=auto`` picks Apple MPS where there is one,
+    which has no float64 (the epoch means' running sums) and on which nothing here was ever run."""
+    if device_type == "mps":
+        raise ValueError("cyclesem does not train on Apple MPS (no float64 for its running sums, never tested "
+                         "there): set trainer.accelerator=cpu, or train on a CUDA GPU")

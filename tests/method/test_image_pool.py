@@ -78,3 +78,16 @@ def test_load_state_dict_rejects_other_size_and_query_rejects_other_shape():
     pool.query(batch(1))
     with pytest.raises(ValueError, match="shape"):
         pool.query(torch.zeros(1, 3, 2, 2))
+
+
+def test_a_restored_pool_follows_the_device_of_the_batches():
+    """Checkpoints hold the pool on the CPU; resumed on a GPU, the first batch brings every stored image to the
+    batches' device, so the pool never holds a mix (its state_dict stacks them). The meta device stands in for a
+    GPU: the coin flips come from the pool's CPU generator either way."""
+    saved = ImagePool(2, seed=0)
+    saved.query(batch(1, 2))
+    pool = ImagePool(2, seed=0)
+    pool.load_state_dict(saved.state_dict())
+    out = pool.query(batch(3, 4, 5, 6).to("meta"))
+    assert out.device.type == "meta" and {image.device.type for image in pool._images} == {"meta"}
+    assert pool.state_dict()["images"].shape == (2, 1, 2, 2)

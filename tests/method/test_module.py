@@ -128,16 +128,25 @@ def test_fused_semantic_gradient_equals_sequential(sem_source, seg_source):
         torch.testing.assert_close(b_fused, b_ref, rtol=1e-5, atol=1e-6, msg=f"segmenter buffer {name}")
 
 
-def test_generator_step_leaves_the_segmenter_buffers_alone():
-    for mode in ("joint", "ema"):
-        module = make_module(semantic_classifier=mode, loss=dict(seg_source=0.0))  # seg_source 0: no fused forward
-        batch = make_batch()
-        buffers = {k: v.clone() for k, v in module.semantic_classifier().named_buffers()}
-        fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
-        module.generator_step(module.optimizers()[0], fakes, batch, {})
-        assert all(torch.equal(buffers[k], v) for k, v in module.semantic_classifier().named_buffers()), mode
-        assert all(n.track_running_stats for n in module.segmenter.modules()
-                   if isinstance(n, torch.nn.BatchNorm2d))  # the freeze was undone
+@pytest.mark.parametrize("mode", ["joint", "ema"])
+def test_generator_step_leaves_the_segmenter_buffers_alone(mode):
+    """The classifier the generators' semantic terms go through (F_T, or the ema copy) keeps its BatchNorm running
+    statistics through the generator step, even in train mode (``module.train()`` puts the copy in train mode
+    too, as the benchmark's module does), where a plain forward on the same fakes moves them."""
+    module = make_module(semantic_classifier=mode, loss=dict(seg_source=0.0))  # seg_source 0: no fused forward
+    module.train()
+    classifier = module.semantic_classifier()
+    assert classifier.training and classifier is (module.segmenter if mode == "joint" else module.sem_net)
+    batch = make_batch()
+    buffers = {k: v.clone() for k, v in classifier.named_buffers()}
+    fakes = module.translate(batch["source"]["image"], batch["target"]["image"])
+    module.generator_step(module.optimizers()[0], fakes, batch, {})
+    assert all(torch.equal(buffers[k], v) for k, v in classifier.named_buffers()), mode
+    assert all(n.track_running_stats for n in classifier.modules()
+               if isinstance(n, torch.nn.BatchNorm2d))  # the freeze was undone
+    with torch.no_grad():  # the check above can fail: an unfrozen forward in train mode moves them
+        classifier(fakes.target_rec)
+    assert not torch.equal(buffers["stem.1.running_mean"], classifier.get_buffer("stem.1.running_mean"))
 
 
 def test_baseline_trains_segmenter_on_raw_images():
@@ -199,9 +208,37 @@ def test_nonfinite_losses_are_skipped_then_stop_training():
     batch["source"]["image"][0, 0, 0, 0] = float("nan")
     gen_before = snapshot(module.gen_s2t)
     module.training_step(batch, 0)
-    assert module.nonfinite_total == 1 and not changed(gen_before, module.gen_s2t)
+    assert module.nonfinite.total == 1 and not changed(gen_before, module.gen_s2t)
     with pytest.raises(FloatingPointError, match="2 consecutive"):
         module.training_step(batch, 1)
+
+
+def buffers_of(module: CycleSemModule) -> dict[str, torch.Tensor]:
+    """Every buffer of every network (segmenter, the ema copy, generators, discriminators)."""
+    return {k: v.clone() for k, v in module.named_buffers() if not k.startswith(("class_weight", "sem_net_ready"))}
+
+
+@pytest.mark.parametrize("mode", ["joint", "ema"])
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_a_skipped_step_leaves_every_buffer_as_it_was(mode, side):
+    """A NaN pixel in one image: every group skips its update, and no buffer keeps a trace of the batch, though
+    F_T ran on it in train mode (the fused source term, its own step) before the losses could be checked; the
+    ema copy, updated from F_T at the next good step, stays finite."""
+    module = make_module(semantic_classifier=mode)
+    module.train()
+    module.training_step(make_batch(), 0)  # a good step first: the statistics are not their initial values
+    before = buffers_of(module)
+    assert any("running_mean" in k for k in before) and all(torch.isfinite(v.float()).all() for v in before.values())
+    params = snapshot(module)
+    batch = make_batch()
+    batch[side]["image"][0, 0, 0, 0] = float("nan")
+    module.training_step(batch, 1)
+    assert module.nonfinite.total == 1 and not changed(params, module)
+    after = buffers_of(module)
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert not moved, moved
+    module.training_step(make_batch(), 2)
+    assert all(torch.isfinite(v.float()).all() for v in buffers_of(module).values())
 
 
 def test_source_share_rule_scales_stylized_weight():
@@ -315,6 +352,8 @@ def test_stylized_weight_passed_in_scales_the_segmenter_source_term():
 
 
 def test_class_weight_passed_in_weights_the_cross_entropy():
+    """The module's segmenter CE with class weights is the weighted mean Σ w_y·nll / Σ w_y over the pixels,
+    computed here from the log-softmax by hand."""
     weight = torch.rand(19) + 0.5
     logs_plain, logs_weighted = {}, {}
     batch = make_batch()
@@ -323,9 +362,14 @@ def test_class_weight_passed_in_weights_the_cross_entropy():
         module.segmenter_step(module.optimizers(), batch["source"]["image"], batch["source"]["label"], None, None,
                               None, logs)
     reference = make_module(baseline=True)
+    labels = batch["source"]["label"]  # (B, H, W), no ignored pixel
     with torch.no_grad():
-        expected = semantic_loss(reference.segmenter(batch["source"]["image"]), batch["source"]["label"], weight)
-    torch.testing.assert_close(logs_weighted["seg_source"], expected)
+        log_p = torch.log_softmax(reference.segmenter(batch["source"]["image"]).double(), dim=1)  # (B, C, H, W)
+    nll = -log_p.gather(1, labels[:, None])[:, 0]  # (B, H, W)
+    pixel_weight = weight.double()[labels]
+    expected = (pixel_weight * nll).sum() / pixel_weight.sum()
+    torch.testing.assert_close(logs_weighted["seg_source"].double(), expected, rtol=1e-5, atol=0)
+    torch.testing.assert_close(logs_plain["seg_source"].double(), nll.mean(), rtol=1e-5, atol=0)
     assert not torch.equal(logs_weighted["seg_source"], logs_plain["seg_source"])
 
 
@@ -357,11 +401,11 @@ def test_frozen_classifier_is_what_the_generators_see_and_never_moves():
 def test_the_two_image_pools_flip_their_own_coins():
     module = make_module()
     images = torch.rand(8, 3, 4, 4)
-    for pool in (module.pool_s, module.pool_t):
+    for pool in (module.streams.pool_s, module.streams.pool_t):
         pool.query(images[:4])  # fill both (size 4) with the same images
     swapped = [[not torch.equal(a, b) for a, b in zip(pool.query(images[4:]), images[4:], strict=True)]
-               for pool in (module.pool_s, module.pool_t)]
-    assert module.pool_s._generator.initial_seed() != module.pool_t._generator.initial_seed()
+               for pool in (module.streams.pool_s, module.streams.pool_t)]
+    assert module.streams.pool_s._generator.initial_seed() != module.streams.pool_t._generator.initial_seed()
     assert swapped[0] != swapped[1]  # one seed for both would swap the same positions
 
 
@@ -374,7 +418,7 @@ def test_nonfinite_fakes_skip_the_discriminator_step_and_never_enter_a_pool():
     disc_before = snapshot(module.disc_t)
     assert not module.discriminator_step(module.optimizers()[1], fakes, batch["source"]["image"],
                                          batch["target"]["image"], {})
-    assert len(module.pool_s) == len(module.pool_t) == 0 and not changed(disc_before, module.disc_t)
+    assert len(module.streams.pool_s) == len(module.streams.pool_t) == 0 and not changed(disc_before, module.disc_t)
 
 
 def test_fp16_mixed_precision_is_refused_with_a_message():
@@ -384,26 +428,87 @@ def test_fp16_mixed_precision_is_refused_with_a_message():
         module.setup("fit")
 
 
+class Recorder(torch.nn.Module):
+    """A "discriminator" that keeps what it was shown."""
+
+    def __init__(self, seen: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.scale, self.seen = torch.nn.Parameter(torch.ones(1)), seen
+
+    def forward(self, image):
+        self.seen.append(image.detach().clone())
+        return image.mean((1, 2, 3), keepdim=True) * self.scale
+
+
+def discriminator_inputs(disc_noise: float) -> list[torch.Tensor]:
+    """What the discriminators are shown in one training step of a module with recorders as discriminators."""
+    seen: list[torch.Tensor] = []
+    module = make_module(disc_noise=disc_noise)
+    module.disc_s, module.disc_t = Recorder(seen), Recorder(seen)
+    module.optimizers = without_trainer(module).optimizers  # optimizers over the recorders' parameters
+    module.training_step(make_batch(), 0)
+    return seen
+
+
 def test_instance_noise_reaches_every_discriminator_input_with_its_std():
     seen: list[torch.Tensor] = []
-
-    class Recorder(torch.nn.Module):  # a "discriminator" that keeps what it was shown
-        def __init__(self):
-            super().__init__()
-            self.scale = torch.nn.Parameter(torch.ones(1))
-
-        def forward(self, image):
-            seen.append(image.detach().clone())
-            return image.mean((1, 2, 3), keepdim=True) * self.scale
-
     image = torch.zeros(4, 3, 16, 16)
     quiet, noisy = make_module(), make_module(disc_noise=0.1)
-    assert torch.equal(quiet.judge(Recorder(), image), torch.zeros(4, 1, 1, 1))
-    noisy.judge(Recorder(), image)
-    assert abs(seen[-1].std().item() - 0.1) < 0.01
-    # both steps go through judge: a real batch and a pooled fake batch per discriminator, one fake each in G's step
-    noisy.disc_s, noisy.disc_t = Recorder(), Recorder()
-    noisy.optimizers = without_trainer(noisy).optimizers  # optimizers over the recorders' parameters
-    seen.clear()
-    noisy.training_step(make_batch(), 0)
-    assert len(seen) == 6 and all(s.std() > 0.05 for s in seen)
+    assert torch.equal(quiet.judge(Recorder(seen), image), torch.zeros(4, 1, 1, 1))
+    noisy.judge(Recorder(seen), image)
+    assert abs(seen[-1].std().item() - 0.1) < 0.01 and abs(seen[-1].mean().item()) < 0.01
+    # both steps go through judge: a real batch and a pooled fake batch per discriminator, one fake each in G's
+    # step. The same module without noise shows the same images (the fakes are computed before any update), so
+    # the difference is the noise alone: std 0.1 on each of the 6 inputs, a fresh draw each time.
+    clean, noisy_inputs = discriminator_inputs(0.0), discriminator_inputs(0.1)
+    assert len(clean) == len(noisy_inputs) == 6
+    noise = [n - c for n, c in zip(noisy_inputs, clean, strict=True)]
+    assert all(abs(d.std().item() - 0.1) < 0.01 and abs(d.mean().item()) < 0.01 for d in noise)
+    assert not any(torch.allclose(noise[0], d) for d in noise[1:])
+
+
+def test_instance_noise_leaves_the_global_random_stream_alone():
+    """The noise comes from the module's own generator: a training step draws nothing from the process's global
+    stream, which the data loader draws its base seed from (so a resume that restores it draws the same noise)."""
+    seen: list[torch.Tensor] = []
+    module = make_module(disc_noise=0.1)
+    module.disc_s, module.disc_t = Recorder(seen), Recorder(seen)
+    module.optimizers = without_trainer(module).optimizers
+    before = torch.get_rng_state()
+    module.training_step(make_batch(), 0)
+    assert len(seen) == 6 and torch.equal(torch.get_rng_state(), before)
+
+
+def test_each_rank_draws_its_own_pool_coins_and_noise():
+    """Rank 0 keeps a single-process run's streams; another rank seeds its own (streams.py)."""
+    single, rank1 = make_module(disc_noise=0.1), make_module(disc_noise=0.1)
+    rank1.streams.for_rank(1)
+    image = torch.zeros(2, 3, 8, 8)
+    assert not torch.equal(single.streams.noise_like(image), rank1.streams.noise_like(image))
+    seeds = {m.streams.pool_s._generator.initial_seed() for m in (single, rank1)}
+    seeds |= {m.streams.pool_t._generator.initial_seed() for m in (single, rank1)}
+    assert len(seeds) == 4
+    rank0 = make_module(disc_noise=0.1)
+    rank0.streams.for_rank(0)
+    assert rank0.streams.pool_s._generator.initial_seed() == single.streams.pool_s._generator.initial_seed()
+
+
+def test_apple_mps_is_refused_in_one_line():
+    module = make_module()
+    module.trainer = SimpleNamespace(precision="32-true", strategy=SimpleNamespace(root_device=torch.device("mps")),
+                                     global_rank=0)
+    with pytest.raises(ValueError, match=r"does not train on Apple MPS .*trainer.accelerator=cpu"):
+        module.setup("fit")
+    module.trainer = SimpleNamespace(precision="32-true", strategy=SimpleNamespace(root_device=torch.device("cpu")),
+                                     global_rank=0)
+    module.setup("fit")  # the CPU passes
+
+
+def test_a_frozen_classifier_that_was_never_pretrained_is_refused():
+    module = make_module(semantic_classifier="frozen")
+    module.trainer = SimpleNamespace(ckpt_path="runs/ema/last.ckpt", max_epochs=1, num_training_batches=1,
+                                     current_epoch=0)
+    with pytest.raises(ValueError, match=r"frozen classifier of checkpoint runs/ema/last.ckpt was never pre-trained"):
+        module.on_train_start()
+    module.sem_net_ready.fill_(True)
+    module.on_train_start()
