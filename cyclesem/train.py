@@ -187,6 +187,7 @@ def _scores(results: dict[str, Any], split: str) -> dict[str, float]:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test, and record. Returns the metrics record written to <run_dir>/metrics.json."""
     started = time.time()
+    validate(cfg)  # main checked it already; a caller of train() gets the same refusals
     output_dir = Path(cfg.paths.output_dir)
     set_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -41,6 +42,17 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path | No
 def compose_train(overrides: list[str], output_dir: Path, data_dir: Path, logger: str = "none") -> DictConfig:
     return compose_config("train", ["+experiment=smoke", f"logger={logger}", f"paths.data_dir={data_dir}",
                                     *overrides], output_dir)
+
+
+def epoch_values_from_csv(run_dir: Path, key: str) -> dict[int, float]:
+    """The CSV logger's value of `key` per epoch (the last row of each epoch that has one)."""
+    values = {}
+    for path in sorted(run_dir.glob("csv/*/metrics.csv")):  # one version per start (a resume is the second)
+        with open(path) as handle:
+            for row in csv.DictReader(handle):
+                if row.get(key):
+                    values[int(row["epoch"])] = float(row[key])
+    return values
 
 
 @pytest.fixture

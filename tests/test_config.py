@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from cyclesem.runtime.config import ConfigError, val_interval, validate
+from cyclesem.runtime.config import ConfigError, jobs_per_machine, val_interval, validate
 from tests.conftest import CONF_DIR, REPO, compose_config
 
 
@@ -91,9 +91,41 @@ def test_every_experiment_composes(experiment, tmp_path):
 
 @pytest.mark.parametrize("name", ["evaluate", "stylize"])
 def test_entry_point_configs_compose(name, tmp_path):
+    """Each inference entry point's config composes with every interpolation resolving and a device its
+    resolver takes, and checks its inputs before anything is written: its Hydra callback runs the pre-flight
+    checks of this entry point, which name the missing checkpoint."""
+    from cyclesem.device import resolve_device
+    from cyclesem.preflight import preflight
+
     overrides = ["ckpt_path=x.ckpt"] + (["input_dir=a", "output_dir=b"] if name == "stylize" else [])
     cfg = compose_config(name, overrides, tmp_path)
-    assert cfg.ckpt_path == "x.ckpt"
+    assert_targets_import(cfg)
+    callback = HydraConfig.get().callbacks.preflight
+    assert callback._target_ == "cyclesem.preflight.ValidateConfig" and callback.task == name
+    assert resolve_device(cfg.device).type in ("cpu", "cuda")
+    with pytest.raises(ConfigError, match=r"^ckpt_path=x.ckpt does not exist: expected a checkpoint file"):
+        preflight(cfg, name)
+
+
+@pytest.mark.parametrize("cores,threads,jobs", [(16, 1, 16), (16, 4, 4), (16, 3, 5), (16, 32, 1), (16, None, 1),
+                                                (None, 2, 1)])
+def test_jobs_per_machine_fits_the_cores(cores, threads, jobs, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert jobs_per_machine(threads) == jobs
+
+
+@pytest.mark.parametrize("accelerator", ["auto", "gpu", "mps"])
+def test_an_accelerator_that_means_apple_mps_is_refused(accelerator, tmp_path, monkeypatch):
+    """Lightning's auto and gpu choices take Apple MPS before CUDA; cyclesem refuses it in one line (its float64
+    running sums do not exist there). Tested by making MPS look available."""
+    from lightning.pytorch.accelerators import MPSAccelerator
+
+    monkeypatch.setattr(MPSAccelerator, "is_available", staticmethod(lambda: True))
+    cfg = compose_config("train", [f"trainer.accelerator={accelerator}"], tmp_path)
+    with pytest.raises(ConfigError, match=rf"^trainer.accelerator={accelerator} means Apple MPS here, where "
+                                          r"cyclesem does not train .*: set trainer.accelerator=cpu$"):
+        validate(cfg)
+    validate(compose_config("train", ["trainer.accelerator=cpu"], tmp_path))
 
 
 def test_default_config_matches_the_documented_defaults(tmp_path):

@@ -19,11 +19,27 @@ from tests.conftest import REPO, compose_config
     ("real_frac_sweep_low", "0.0,0.01,0.02,0.05,0.1"),
 ])
 def test_sweep_presets_list_their_grid(experiment, fractions, tmp_path):
+    """The baseline runs at every fraction; cyclesem only where its CycleGAN has both domains (not 0 or 100 %)."""
     from hydra.core.hydra_config import HydraConfig
 
-    compose_config("train", [f"+experiment={experiment}"], tmp_path)
+    from cyclesem.study.records import planned_jobs
+
+    cfg = compose_config("train", [f"+experiment={experiment}"], tmp_path)
     params = HydraConfig.get().sweeper.params
     assert params["model"] == "cyclesem,baseline" and params["data.real_frac"] == fractions
+    grid = {float(f) for f in fractions.split(",")}
+    jobs = planned_jobs(cfg.study.plan)
+    assert {f for m, f, s in jobs if m == "baseline" and s == 0} == grid
+    assert {f for m, f, s in jobs if m == "cyclesem" and s == 0} == grid - {0.0, 1.0}
+
+
+@pytest.mark.parametrize("experiment", ["real_frac_study", "real_frac_study_smoke", "real_frac_sweep",
+                                        "real_frac_sweep_low"])
+def test_every_planned_job_of_a_sweep_preset_passes_validation(experiment, tmp_path):
+    """Each job the preset's plan keeps, composed as it will run, passes config validation (which refuses a
+    CycleGAN method without both domains, e.g. cyclesem at 0 % real without unlabelled target images)."""
+    jobs, _ = _plan([f"+experiment={experiment}"], tmp_path)
+    assert jobs and [(j.key, j.invalid) for j in jobs if j.invalid] == []
 
 
 @pytest.mark.slow
@@ -31,7 +47,7 @@ def test_tiny_sweep_and_report(tmp_path, data_dir):
     sweep_dir = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, "-m", "cyclesem.train", "-m", "+experiment=smoke", "model=cyclesem,baseline",
-         "data.real_frac=0.0,0.5", "trainer.max_epochs=1", "logger=csv", f"paths.data_dir={data_dir}",
+         "data.real_frac=0.25,0.5", "trainer.max_epochs=1", "logger=csv", f"paths.data_dir={data_dir}",
          f"hydra.sweep.dir={sweep_dir}"],
         cwd=REPO, capture_output=True, text=True, timeout=900,
     )
@@ -45,7 +61,7 @@ def test_tiny_sweep_and_report(tmp_path, data_dir):
         assert (sweep_dir / name).stat().st_size > 0, name
     rows = list(csv.DictReader((sweep_dir / "results.csv").open()))
     assert {(r["method"], float(r["real_frac"]), r["status"]) for r in rows} == {
-        (m, f, "completed") for m in ("cyclesem", "baseline") for f in (0.0, 0.5)}
+        (m, f, "completed") for m in ("cyclesem", "baseline") for f in (0.25, 0.5)}
 
 
 @pytest.mark.slow
@@ -79,7 +95,6 @@ def test_study_preset_lists_the_comparison_set(tmp_path):
     cfg = compose_config("train", ["+experiment=real_frac_study"], tmp_path)
     from hydra.core.hydra_config import HydraConfig
 
-    from cyclesem.runtime.config import jobs_per_machine
     from cyclesem.study.records import planned_jobs
 
     jobs = planned_jobs(cfg.study.plan)
@@ -87,7 +102,7 @@ def test_study_preset_lists_the_comparison_set(tmp_path):
     assert {s for m, f, s in jobs if (m, f) == ("cyclesem", 0.1)} == {0, 1, 2, 3, 4}  # 5 seeds where it matters
     assert {f for m, f, _ in jobs if m == "target_only"} >= {0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0}
     assert cfg.study.dir == "experiments/real_frac_study" and cfg.model.log_images_every_n_steps == 0
-    assert cfg.threads == 1 and HydraConfig.get().launcher.n_jobs == jobs_per_machine(1)
+    assert cfg.threads == 1 and HydraConfig.get().launcher.n_jobs == (os.cpu_count() or 1)  # one job per core
     assert cfg.model.channels_last is False  # pinned with the threads: the study's records were run contiguous
     assert cfg.data.prepare.palette_shift == 1.0  # pinned: the first pair, whatever the default becomes
     assert ("oracle", 1.0) not in {(m, f) for m, f, _ in jobs}  # at 100 % real the oracle is target_only

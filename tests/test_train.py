@@ -4,22 +4,55 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 import torch
 
+from cyclesem.config import ConfigError
+from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.train import build, train
-from tests.conftest import REPO, compose_config, compose_train
+from tests.conftest import REPO, compose_config, compose_train, epoch_values_from_csv
 
 
 def read_metrics(run_dir) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-@pytest.mark.parametrize("model", ["cyclesem", "baseline"])
-@pytest.mark.parametrize("real_frac", [0.0, 0.3, 1.0])
+def assert_consistent_scores(scores: dict) -> None:
+    """A split's scores agree with each other: mIoU is the mean of the per-class IoUs of the classes present,
+    and fwIoU (Σ freq_c · IoU_c) is at most the pixel accuracy (Σ freq_c · recall_c), as IoU_c <= recall_c."""
+    ious = [scores[f"iou_{name}"] for name in CLASS_NAMES]
+    present = [v for v in ious if not math.isnan(v)]
+    assert present and all(0.0 <= v <= 1.0 for v in present)
+    assert scores["mIoU"] == pytest.approx(sum(present) / len(present), abs=1e-6)
+    assert 0.0 <= scores["fwIoU"] <= scores["pixel_acc"] + 1e-6 and scores["pixel_acc"] <= 1.0
+
+
+def capture_build(monkeypatch) -> dict:
+    """Make train() hand over what it builds: the module, the Trainer, and the module's parameters as built."""
+    seen: dict = {}
+
+    def capturing_build(cfg):
+        datamodule, model, trainer = build(cfg)
+        seen.update(model=model, trainer=trainer,
+                    initial={k: v.detach().clone() for k, v in model.named_parameters()})
+        return datamodule, model, trainer
+
+    monkeypatch.setattr("cyclesem.train.build", capturing_build)
+    return seen
+
+
+def moved(seen: dict, prefix: str) -> bool:
+    """Whether any parameter under `prefix` left its built value."""
+    params = dict(seen["model"].named_parameters())
+    return any(not torch.equal(v, params[k]) for k, v in seen["initial"].items() if k.startswith(prefix))
+
+
+@pytest.mark.parametrize("model,real_frac", [("cyclesem", 0.3), ("baseline", 0.0), ("baseline", 0.3),
+                                             ("baseline", 1.0)])
 def test_fast_dev_run(model, real_frac, tmp_path, data_dir):
     cfg = compose_train([f"model={model}", f"data.real_frac={real_frac}", "trainer.fast_dev_run=true"],
                         tmp_path, data_dir)
@@ -28,19 +61,46 @@ def test_fast_dev_run(model, real_frac, tmp_path, data_dir):
     assert written["status"] == "completed" and written["test"]["mIoU"] == record["test"]["mIoU"]
     assert record["status"] == "completed" and record["method"] == model and record["real_frac"] == real_frac
     for split in ("val", "test"):
-        assert 0.0 <= record[split]["mIoU"] <= 1.0 and 0.0 <= record[split]["fwIoU"] <= 1.0
+        assert_consistent_scores(record[split])
     for split in ("val", "test"):  # paired synthetic scenes, generators only
         for key in ("translation_l1", "translation_score"):
             assert (key in record[split]) == (model == "cyclesem"), key
 
 
-def test_fast_dev_run_unlabeled_target(tmp_path, data_dir):
-    cfg = compose_train(["data.real_frac=0.0", "data.unlabeled_target=true", "trainer.fast_dev_run=true"],
-                        tmp_path, data_dir)
+@pytest.mark.parametrize("overrides,expected", [
+    # no target image: the CycleGAN would have no target domain
+    (["data.real_frac=0.0"], r"method=cyclesem trains no CycleGAN here: data.real_frac=0.0 of data.num_labeled=8 "
+                             r"gives 8 labelled source and 0 labelled target images .*method=baseline .*"
+                             r"data.unlabeled_target=true \(method=cyclesem_unlabeled"),
+    (["method=cyclegan", "data.real_frac=0.05"], r"method=cyclegan trains no CycleGAN here: .* 0 labelled target "
+                                                 r"images .*method=baseline"),  # round(0.05 · 8) = 0
+    # no source image: nothing to translate
+    (["data.real_frac=1.0"], r"method=cyclesem trains no CycleGAN here: .* 0 labelled source and 8 labelled target "
+                             r"images, so there is nothing to translate. Expected method=target_only"),
+    (["method=cyclesem_unlabeled", "data.real_frac=1.0"], r"0 labelled source .*method=target_only"),
+], ids=["cyclesem-0.0", "cyclegan-rounds-to-0", "cyclesem-1.0", "cyclesem_unlabeled-1.0"])
+def test_a_cyclegan_method_without_both_domains_is_refused_naming_the_method_to_use(overrides, expected, tmp_path,
+                                                                                   data_dir):
+    """At 0 % real (no unlabelled target images) or 100 % real a CycleGAN method would train its segmenter alone,
+    with untrained generators, and record itself as cyclesem: refused before anything is built or written."""
+    cfg = compose_train([*overrides, "trainer.fast_dev_run=true"], tmp_path, data_dir)
+    with pytest.raises(ConfigError, match=expected):
+        train(cfg)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_unlabeled_target_trains_the_cyclegan_at_zero_real(tmp_path, data_dir, monkeypatch):
+    """0 % real + unlabelled target images: the generators train (their weights move, the cycle loss falls from
+    the first epoch to the second) and the record carries their translation error."""
+    seen = capture_build(monkeypatch)
+    cfg = compose_train(["data.real_frac=0.0", "data.unlabeled_target=true", "trainer.max_epochs=2", "run_test=false"],
+                        tmp_path, data_dir, logger="csv")
     record = train(cfg)
-    assert record["status"] == "completed" and record["unlabeled_target"] is True
-    assert record["val"]["translation_l1"] > 0  # both domains present: the generators trained
-    assert record["test"]["translation_l1"] > 0  # the tested checkpoint's translation error
+    assert record["status"] == "completed" and record["unlabeled_target"] is True and record["method"] == "cyclesem_unlabeled"
+    assert moved(seen, "gen_s2t.") and moved(seen, "gen_t2s.") and moved(seen, "disc_t.")
+    cycle = epoch_values_from_csv(tmp_path, "train/g_cycle_epoch")
+    assert sorted(cycle) == [0, 1] and cycle[1] < cycle[0]
+    assert record["val"]["translation_l1"] > 0 and "translation_score" in record["val"]
 
 
 def _params(net) -> list:
@@ -75,7 +135,37 @@ def test_semantic_classifier_variants_run(variant, tmp_path, data_dir):
         assert not any(p.requires_grad for p in model.sem_net.parameters())
 
 
-def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir):
+def test_a_frozen_run_resumed_from_another_classifiers_checkpoint_is_refused(tmp_path, data_dir):
+    """An ``ema`` run's checkpoint loads into a ``frozen`` run without a complaint (same networks), but its copy
+    of F_T was never pre-trained: the frozen run stops before its first step instead of judging translations with
+    it. (A resume skips the pre-training: the run's own checkpoint holds the pre-trained copy.)"""
+    ema = train(compose_train(["model.semantic_classifier=ema", "data.real_frac=0.5", "trainer.max_epochs=1",
+                               "run_test=false", "test_checkpoint=last"], tmp_path / "ema", data_dir))
+    cfg = compose_train(["model.semantic_classifier=frozen", "data.real_frac=0.5", "trainer.max_epochs=2",
+                         f"ckpt_path={ema['last_checkpoint']}"], tmp_path / "frozen", data_dir)
+    with pytest.raises(ValueError, match=r"semantic_classifier=frozen but the frozen classifier of checkpoint "
+                                         r".*ema/checkpoints/last.ckpt was never pre-trained"):
+        train(cfg)
+    assert not (tmp_path / "frozen" / "checkpoints" / "last.ckpt").exists()  # not one step
+
+
+def record_fake_dtypes(monkeypatch) -> list[torch.dtype]:
+    """The dtype of G_S→T(x_s) in every training step from now on."""
+    from cyclesem.method.module import CycleSemModule
+
+    dtypes: list[torch.dtype] = []
+    translate = CycleSemModule.translate
+
+    def recording(module, source_image, target_image):
+        fakes = translate(module, source_image, target_image)
+        dtypes.append(fakes.source_as_target.dtype)
+        return fakes
+
+    monkeypatch.setattr(CycleSemModule, "translate", recording)
+    return dtypes
+
+
+def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir, monkeypatch):
     """experiment=full_scale (CycleGAN-size networks, data=gta5_cityscapes, trainer=gpu with bf16-mixed)
     on the smoke pair's folders with tiny crops, on the CPU."""
     root = data_dir / "synthetic"
@@ -92,16 +182,26 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir):
         "progress: false}",
     ], tmp_path)
     assert cfg.trainer.precision == "bf16-mixed" and cfg.model.gen_s2t.ngf == 64 and cfg.model.gen_s2t.n_blocks == 9
+    seen, fake_dtypes = capture_build(monkeypatch), record_fake_dtypes(monkeypatch)
     record = train(cfg)
-    assert record["status"] == "completed" and 0.0 <= record["test"]["mIoU"] <= 1.0
+    assert record["status"] == "completed" and record["train_batches"] == 1
+    assert_consistent_scores(record["test"])
+    model = seen["model"]
+    from cyclesem.models.generator import ResnetBlock
+
+    assert sum(isinstance(m, ResnetBlock) for m in model.gen_s2t.modules()) == 9  # the CycleGAN-size network ran
+    assert model.gen_s2t.model[1].out_channels == 64
+    assert fake_dtypes and set(fake_dtypes) == {torch.bfloat16}  # the generators ran under bf16 autocast
+    assert moved(seen, "gen_s2t.") and moved(seen, "segmenter.")  # and the step trained
+    conv = next(m for m in model.segmenter.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # full_scale's model.channels_last
 
 
 @pytest.mark.slow
 def test_gpu_speed_options_train_on_cpu(tmp_path, data_dir, monkeypatch, fresh_dynamo):
     """trainer.precision=bf16-mixed, model.channels_last=true and model.compile=true (torch.compile of every
-    network, inductor on the CPU) together: training and testing run and every network was compiled once."""
-    import torch
-
+    network, inductor on the CPU) together: every network was compiled once, the step ran under bf16 autocast on
+    channels-last weights and trained, and validation and testing scored."""
     compiled: list[str] = []
     original = torch.nn.Module.compile
 
@@ -112,12 +212,20 @@ def test_gpu_speed_options_train_on_cpu(tmp_path, data_dir, monkeypatch, fresh_d
     monkeypatch.setattr(torch.nn.Module, "compile", counting_compile)
     cfg = compose_train(["trainer.precision=bf16-mixed", "model.channels_last=true", "model.compile=true",
                          "data.real_frac=0.5", "trainer.fast_dev_run=true"], tmp_path, data_dir)
+    seen, fake_dtypes = capture_build(monkeypatch), record_fake_dtypes(monkeypatch)
     record = train(cfg)
-    assert record["status"] == "completed"
+    assert record["status"] == "completed" and record["train_batches"] == 1
     assert sorted(compiled) == ["PatchDiscriminator", "PatchDiscriminator", "ResnetGenerator", "ResnetGenerator",
                                 "UNet"]
+    assert fake_dtypes == [torch.bfloat16]  # bf16-mixed reached the (compiled) generators
+    assert moved(seen, "gen_s2t.") and moved(seen, "disc_t.") and moved(seen, "segmenter.")
+    model = seen["model"]
+    for net in (model.segmenter, model.gen_s2t, model.disc_t):
+        conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last), type(net).__name__
     for split in ("val", "test"):
-        assert 0.0 <= record[split]["mIoU"] <= 1.0 and record[split]["translation_l1"] > 0
+        assert_consistent_scores(record[split])
+        assert record[split]["translation_l1"] > 0
 
 
 def test_cli_trains_and_reports(tmp_path, data_dir):
@@ -177,7 +285,8 @@ def test_last_checkpoint_is_scored_without_selection_or_validation(tmp_path, dat
     record = train(compose_train(["method=baseline", "data.real_frac=0.5", "test_checkpoint=last",
                                   "trainer.max_epochs=2"], tmp_path, data_dir, logger="csv"))
     assert record["test_checkpoint"] == "last (no selection)" and record["selection_split"] is None
-    assert record["test_split"].endswith("cityscapes/test") and 0.0 <= record["test"]["mIoU"] <= 1.0
+    assert record["test_split"].endswith("cityscapes/test")
+    assert_consistent_scores(record["test"])
     assert record["val"] == {} and val_epochs(tmp_path) == []  # nothing to select, so no validation
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and read_metrics(tmp_path)["status"] == "completed"
 
@@ -186,7 +295,12 @@ def test_val_points_validate_at_spread_epochs_ending_with_the_last(tmp_path, dat
     record = train(compose_train(["method=baseline", "data.real_frac=0.5", "trainer.max_epochs=4", "val_points=2"],
                                  tmp_path, data_dir, logger="csv"))
     assert val_epochs(tmp_path) == [1, 3] and record["epochs"] == 4  # 0-based: after the 2nd and the 4th epoch
-    assert record["best_checkpoint"] is not None and record["val"]["mIoU"] >= 0
+    # the record's val scores are the last validation's, and the best checkpoint is the epoch whose val/mIoU is
+    # highest
+    logged = epoch_values_from_csv(tmp_path, "val/mIoU")
+    assert sorted(logged) == [1, 3] and record["val"]["mIoU"] == pytest.approx(logged[3], abs=1e-6)
+    best_epoch = max(logged, key=logged.get)
+    assert record["best_checkpoint"].endswith(f"best-epoch{best_epoch:03d}.ckpt")
 
 
 def test_every_method_preset_trains_with_the_same_segmenter_updates(tmp_path, data_dir):

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from lightning.pytorch.accelerators import MPSAccelerator
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from cyclesem.data.datamodule import split_labeled
 from cyclesem.data.synthetic.pair import pair_dir_name
 from cyclesem.method.options import (
     COMPILE_MODES,
@@ -262,3 +264,33 @@ def validate(cfg: DictConfig) -> None:
     if model.semantic_classifier == SemanticClassifier.frozen:
         _check(model.segmenter_pretrain_epochs >= 1, "model.segmenter_pretrain_epochs",
                model.segmenter_pretrain_epochs, "an integer >= 1 when model.semantic_classifier=frozen")
+    check_both_domains(cfg)
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    # Lightning's auto and gpu choices take Apple MPS before CUDA
+    if accelerator == "mps" or (accelerator in ("auto", "gpu") and MPSAccelerator.is_available()):
+        raise ConfigError(f"trainer.accelerator={accelerator} means Apple MPS here, where cyclesem does not train "
+                          "(no float64 for its running sums, never tested there): set trainer.accelerator=cpu")
+
+
+def check_both_domains(cfg: DictConfig) -> None:
+    """A CycleGAN method needs images of both domains in its batches: at real_frac 0 or 1 without unlabelled
+    target images it would train no CycleGAN, yet record itself as cyclesem with translation scores of untrained
+    generators. Refused, naming the method that trains what such a run would."""
+    data, model = cfg.data, cfg.model
+    if not model.get("style_transfer", True):
+        return
+    num_source, num_target = split_labeled(data.num_labeled, data.real_frac)
+    if str(getattr(data.source_images, "value", data.source_images)) == "none":
+        num_source = 0
+    name = "cyclegan" if model.semantic_classifier == SemanticClassifier.none else "cyclesem"
+    labelled = (f"data.real_frac={data.real_frac} of data.num_labeled={data.num_labeled} gives {num_source} labelled "
+                f"source and {num_target} labelled target images")
+    if num_source == 0:
+        raise ConfigError(f"method={name} trains no CycleGAN here: {labelled}, so there is nothing to translate. "
+                          "Expected method=target_only (the real images alone; method=baseline trains the same at "
+                          "real_frac=1) or a real_frac below 1")
+    if num_target == 0 and not data.unlabeled_target:
+        raise ConfigError(f"method={name} trains no CycleGAN here: {labelled} and data.unlabeled_target=false, so "
+                          "there is no target domain to learn. Expected method=baseline (the source images alone) or "
+                          "data.unlabeled_target=true (method=cyclesem_unlabeled: the CycleGAN learns the target "
+                          "domain from the unlabelled target train images)")
