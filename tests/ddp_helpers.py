@@ -40,3 +40,23 @@ class RecordStepLosses(Callback):
         line = json.dumps({"epoch": trainer.current_epoch, "batch": batch_idx, **values})
         with open(self.out / f"steps_rank{trainer.global_rank}.jsonl", "a") as handle:
             handle.write(line + "\n")
+
+
+class DumpRankStreams(Callback):
+    """Each rank's own random streams (`CycleSemModule.streams`: image pools, instance noise, global RNG states)
+    when a checkpoint is built (``saved_rank<r>_at<batches>.pt``) and when training starts, after a resume has
+    restored them (``restored_rank<r>_at<batches>.pt``); <batches> counts the training batches done."""
+
+    def __init__(self, out: str) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def _dump(self, trainer, pl_module, what: str) -> None:
+        done = trainer.fit_loop.epoch_loop.batch_progress.total.processed
+        torch.save(pl_module.streams.state_dict(), self.out / f"{what}_rank{trainer.global_rank}_at{done}.pt")
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        self._dump(trainer, pl_module, "saved")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._dump(trainer, pl_module, "restored")

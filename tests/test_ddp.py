@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -16,7 +15,7 @@ from hydra.utils import instantiate
 
 from cyclesem.method.metrics import scores_from_confusion
 from cyclesem.runtime.checkpoint import build_module, load_checkpoint, stored_data_config
-from tests.conftest import REPO, compose_config
+from tests.conftest import REPO, compose_config, epoch_values_from_csv
 from tests.ddp_helpers import RecordStepLosses
 
 SMOKE = ["+experiment=smoke", "logger=csv"]
@@ -31,16 +30,26 @@ def run_cli(args: list[str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900, env={**os.environ, "WANDB_MODE": "disabled"})
 
 
-def single_process_confmat(checkpoint_path) -> torch.Tensor:
-    """The val confusion matrix of the checkpoint's networks, computed by one process over the whole val split."""
+def single_process_confmat(checkpoint_path, split: str = "val") -> torch.Tensor:
+    """The `split` (val or test) confusion matrix of the checkpoint's networks, computed by one process over the
+    whole split."""
     checkpoint = load_checkpoint(checkpoint_path)
     module = build_module(checkpoint)
     datamodule = instantiate(stored_data_config(checkpoint))
-    datamodule.setup("validate")
+    datamodule.setup("validate" if split == "val" else "test")
+    loader = datamodule.val_dataloader()[0] if split == "val" else datamodule.test_dataloader()[0]
     with torch.no_grad():
-        for batch in datamodule.val_dataloader()[0]:
+        for batch in loader:
             module.validation_step(batch, 0)
     return module.val_metrics.confmat
+
+
+def same_streams(a: dict, b: dict) -> bool:
+    """Equal image pools (images and coin generators), instance-noise and global torch RNG states."""
+    pools = all(torch.equal(a["pools"][side][k], b["pools"][side][k])
+                for side in ("source", "target") for k in ("images", "generator"))
+    noise = (a["noise"] is None and b["noise"] is None) or torch.equal(a["noise"]["state"], b["noise"]["state"])
+    return pools and noise and torch.equal(a["rng"]["torch"], b["rng"]["torch"])
 
 
 @pytest.mark.slow
@@ -95,28 +104,20 @@ def test_ddp_configs_compose(tmp_path):
         assert instantiate(cfg.trainer.strategy.timeout) == timedelta(seconds=1800)
 
 
-def epoch_values_from_csv(run_dir, key: str) -> dict[int, float]:
-    values = {}
-    for path in sorted(run_dir.glob("csv/*/metrics.csv")):  # one version per start (the resume is the second)
-        with open(path) as handle:
-            for row in csv.DictReader(handle):
-                if row.get(key):
-                    values[int(row["epoch"])] = float(row[key])
-    return values
-
-
 @pytest.mark.slow
 def test_ddp_cpu_epochs_without_validation_kill_and_resume_finish(tmp_path, data_dir):
     """The defaults a multi-GPU user runs: validation only every 2nd epoch, the Rich progress bar, a logger and
     step checkpoints. Epoch 0 ends without validation, where rank 0's progress bar used to enter an all-reduce
     that rank 1 never joined (Lightning issue 21264). Killed mid-epoch 2 (SIGKILL on both ranks after batch 11,
-    two batches past the step-9 checkpoint) and resumed with ckpt_path=last, the run finishes, and every logged
-    epoch loss is the mean over both ranks' batches, the resumed epoch included."""
-    run_dir, steps = tmp_path / "run", tmp_path / "steps"
+    two batches past the step-9 checkpoint) and resumed with ckpt_path=last, the run finishes, every logged
+    epoch loss is the mean over both ranks' batches, the resumed epoch included, and each rank resumes with its
+    own image pools, instance-noise stream and RNG states (not rank 0's), which differ from the other rank's."""
+    run_dir, steps, streams = tmp_path / "run", tmp_path / "steps", tmp_path / "streams"
     common = ["data.real_frac=0.5", "data.num_labeled=16", f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
               "trainer=ddp_cpu", "trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2",
-              "callbacks.last_checkpoint.every_n_train_steps=3",
-              "+callbacks.steps._target_=tests.ddp_helpers.RecordStepLosses", f"+callbacks.steps.out={steps}"]
+              "callbacks.last_checkpoint.every_n_train_steps=3", "model.disc_noise=0.1",
+              "+callbacks.steps._target_=tests.ddp_helpers.RecordStepLosses", f"+callbacks.steps.out={steps}",
+              "+callbacks.streams._target_=tests.ddp_helpers.DumpRankStreams", f"+callbacks.streams.out={streams}"]
     proc = run_cli([*common, "+callbacks.kill._target_=tests.fault_helpers.KillAfterStep", "+callbacks.kill.step=11"])
     assert proc.returncode == -9, proc.stderr[-3000:]  # 16 images / (2 per batch · 2 ranks) = 4 batches an epoch
     assert not (run_dir / "metrics.json").exists()
@@ -127,7 +128,17 @@ def test_ddp_cpu_epochs_without_validation_kill_and_resume_finish(tmp_path, data
     proc = run_cli([*common, "ckpt_path=last"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     record = json.loads((run_dir / "metrics.json").read_text())
-    assert record["status"] == "completed" and record["epochs"] == 3 and record["test"]["mIoU"] >= 0
+    assert record["status"] == "completed" and record["epochs"] == 3
+    # the test scores gathered from both ranks are those of one process over the whole test split
+    whole = scores_from_confusion(single_process_confmat(record["best_checkpoint"], "test"))
+    assert record["test"]["mIoU"] == pytest.approx(whole["mIoU"], abs=1e-6)
+
+    saved = [torch.load(streams / f"saved_rank{r}_at9.pt", weights_only=False) for r in (0, 1)]
+    restored = [torch.load(streams / f"restored_rank{r}_at9.pt", weights_only=False) for r in (0, 1)]
+    assert [same_streams(saved[r], restored[r]) for r in (0, 1)] == [True, True]
+    # own streams: the ranks' coin generators (same number of draws) and noise generators are in other states
+    assert not torch.equal(saved[0]["pools"]["target"]["generator"], saved[1]["pools"]["target"]["generator"])
+    assert not torch.equal(saved[0]["noise"]["state"], saved[1]["noise"]["state"])
 
     by_batch = {}  # (rank, epoch, batch) -> values; a batch redone after the resume logs the same values again
     for rank in (0, 1):

@@ -46,8 +46,12 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
             state.update({f"opt{i}.{pid}.{k}": torch.as_tensor(v) for k, v in slots.items()})
     for i, sched in enumerate(checkpoint["lr_schedulers"]):
         state[f"sched{i}.last_epoch"] = torch.tensor(sched["last_epoch"])
-    pools = checkpoint["cyclesem"]["pools"]
-    state.update({f"pool_{side}": pools[side]["images"] for side in pools})
+    for rank, streams in enumerate(checkpoint["cyclesem"]["ranks"]):  # pools, instance-noise and global RNG states
+        state.update({f"rank{rank}.pool_{side}.{k}": pool[k] for side, pool in streams["pools"].items()
+                      for k in ("images", "generator")})
+        if streams["noise"] is not None:
+            state[f"rank{rank}.noise"] = streams["noise"]["state"]
+        state[f"rank{rank}.torch_rng"] = streams["rng"]["torch"]
     return state
 
 
@@ -64,12 +68,16 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rule", [[], ["model.loss.seg_source_rule=anneal"]], ids=["constant", "anneal"])
+@pytest.mark.parametrize("rule", [[], ["model.loss.seg_source_rule=anneal", "model.disc_noise=0.1"]],
+                         ids=["constant", "anneal-noise"])
 def test_run_killed_mid_epoch_resumes_to_identical_weights_and_metrics(tmp_path, data_dir, rule):
     """Killed (SIGKILL) after step 7 — 1 step past the step-6 checkpoint, mid-epoch 2 — and restarted with
     ckpt_path=last, the run ends bit-identical to one that was never interrupted: weights, optimizer and scheduler
-    states, image pools and val/test metrics (CPU, same thread count, so the same kernels run in the same order).
-    With ``anneal`` the stylized weight depends on the batch's place in the run, which the resume restores."""
+    states, image pools, random streams and val/test metrics (CPU, same thread count, so the same kernels run in
+    the same order). With ``anneal`` the stylized weight depends on the batch's place in the run, which the resume
+    restores; with instance noise (``disc_noise``) every discriminator input draws noise, from a stream the data
+    loader does not share (it draws its base seed from the global one each time an epoch starts, also right after
+    the resume)."""
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert run_cli(straight, data_dir, *rule).returncode == 0
 

@@ -7,6 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -223,7 +224,20 @@ def test_translation_gain():
 
 
 # ----------------------------------------------------------------- a training run
+def miou_by_hand(predictions: list[np.ndarray], labels: list[np.ndarray], num_classes: int = 19) -> float:
+    """mIoU over the classes present in ground truth or prediction, from one numpy confusion matrix."""
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    for prediction, label in zip(predictions, labels, strict=True):
+        valid = label != 255
+        confusion += np.bincount(num_classes * label[valid] + prediction[valid],
+                                 minlength=num_classes**2).reshape(num_classes, num_classes)
+    true_pos = np.diag(confusion).astype(float)
+    union = confusion.sum(0) + confusion.sum(1) - true_pos
+    return float(np.mean(true_pos[union > 0] / union[union > 0]))
+
+
 def test_training_run_records_translation_score_and_keeps_the_reference_out_of_checkpoints(tmp_path, data_dir):
+    from cyclesem.checkpoint import build_module, load_checkpoint
     from cyclesem.train import build, train
 
     cfg = compose_train(["data.real_frac=0.5", "trainer.max_epochs=1"], tmp_path, data_dir)
@@ -253,6 +267,18 @@ def test_training_run_records_translation_score_and_keeps_the_reference_out_of_c
     segmenter = model.reference.segmenter
     assert not segmenter.training and not any(p.requires_grad for p in segmenter.parameters())
     assert all(torch.equal(before[k], v.cpu()) for k, v in segmenter.state_dict().items())
+
+    # the recorded test scores, recomputed by hand: the tested checkpoint's G_S→T on the paired source images,
+    # the reference's argmax, an mIoU from a numpy confusion matrix; the floor is the same on the raw images
+    generator = build_module(load_checkpoint(record["best_checkpoint"])).gen_s2t.eval()
+    items = [datamodule.paired_set[i] for i in range(len(datamodule.paired_set))]
+    labels = [item["label"].numpy().astype(np.int64) for item in items]
+    with torch.no_grad():
+        translated = [segmenter(generator(item["source_image"][None])).argmax(1)[0].numpy() for item in items]
+        raw = [segmenter(item["source_image"][None]).argmax(1)[0].numpy() for item in items]
+    assert len(items) == 4 and record["test_checkpoint"] == f"best val/mIoU ({record['best_checkpoint']})"
+    assert record["test"]["translation_score"] == pytest.approx(miou_by_hand(translated, labels), abs=1e-6)
+    assert reference["floor"] == pytest.approx(miou_by_hand(raw, labels), abs=1e-6)
 
 
 def test_no_reference_no_translation_score(tmp_path, data_dir):
