@@ -32,7 +32,7 @@ from cyclesem.method.pretrain import pretrain_classifier
 from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.translation_score import TranslationReference
 from cyclesem.runtime.checkpoint import AtomicCheckpointIO
-from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint
+from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint, validate
 from cyclesem.study.run_record import config_summary, environment_record, write_metrics
 from cyclesem.study.sweep import run_job
 

@@ -77,7 +77,8 @@ def test_own_checkpoints_load_weights_only(smoke_checkpoint):
     checkpoint = load_weights_only(smoke_checkpoint)
     state = checkpoint[CHECKPOINT_KEY]
     assert state["model_config"]["_target_"] == "cyclesem.method.module.CycleSemModule"
-    assert torch.is_tensor(state["rng"]["torch"]) and torch.is_tensor(state["pools"]["source"]["images"])
+    streams = state["ranks"][0]  # rank 0's (the only rank's) pools and random states
+    assert torch.is_tensor(streams["rng"]["torch"]) and torch.is_tensor(streams["pools"]["source"]["images"])
     fit_loop = checkpoint["loops"]["fit_loop"]
     assert fit_loop["epoch_progress"]["current"]["processed"] == 2 and len(checkpoint["optimizer_states"]) == 3
     assert [stream["epoch"] for stream in fit_loop["state_dict"]["combined_loader"]] == [1, 1]  # source, target

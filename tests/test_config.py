@@ -94,14 +94,14 @@ def test_entry_point_configs_compose(name, tmp_path):
     """Each inference entry point's config composes with every interpolation resolving and a device its
     resolver takes, and checks its inputs before anything is written: its Hydra callback runs the pre-flight
     checks of this entry point, which name the missing checkpoint."""
-    from cyclesem.device import resolve_device
-    from cyclesem.preflight import preflight
+    from cyclesem.runtime.device import resolve_device
+    from cyclesem.runtime.preflight import preflight
 
     overrides = ["ckpt_path=x.ckpt"] + (["input_dir=a", "output_dir=b"] if name == "stylize" else [])
     cfg = compose_config(name, overrides, tmp_path)
     assert_targets_import(cfg)
     callback = HydraConfig.get().callbacks.preflight
-    assert callback._target_ == "cyclesem.preflight.ValidateConfig" and callback.task == name
+    assert callback._target_ == "cyclesem.runtime.preflight.ValidateConfig" and callback.task == name
     assert resolve_device(cfg.device).type in ("cpu", "cuda")
     with pytest.raises(ConfigError, match=r"^ckpt_path=x.ckpt does not exist: expected a checkpoint file"):
         preflight(cfg, name)

@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from cyclesem.config import ConfigError
 from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.runtime.config import ConfigError
 from cyclesem.train import build, train
 from tests.conftest import REPO, compose_config, compose_train, epoch_values_from_csv
 

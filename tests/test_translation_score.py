@@ -237,7 +237,7 @@ def miou_by_hand(predictions: list[np.ndarray], labels: list[np.ndarray], num_cl
 
 
 def test_training_run_records_translation_score_and_keeps_the_reference_out_of_checkpoints(tmp_path, data_dir):
-    from cyclesem.checkpoint import build_module, load_checkpoint
+    from cyclesem.runtime.checkpoint import build_module, load_checkpoint
     from cyclesem.train import build, train
 
     cfg = compose_train(["data.real_frac=0.5", "trainer.max_epochs=1"], tmp_path, data_dir)
