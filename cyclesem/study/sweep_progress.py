@@ -25,7 +25,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -121,18 +121,16 @@ def completed_job_keys(sweep_dir: Path) -> set[str]:
     return keys
 
 
-def plan_sweep(config: DictConfig) -> tuple[list[PlannedJob], int]:
-    """The jobs of a multirun that ``study.plan`` keeps, each composed as its job will be, and the number of
-    jobs in the sweep before the plan filter. Jobs that differ only in their seed and real fraction share one
-    composition (a study's 270 jobs are 6 compositions, not 270 of ~0.1 s each)."""
+def sweep_job_configs(config: DictConfig) -> Iterator[tuple[list[str], DictConfig]]:
+    """Each job of a multirun, before the plan filter: its overrides and its config composed as the job will be
+    (``paths.output_dir`` a stand-in inside the sweep dir). Jobs that differ only in their seed and real fraction
+    share one composition (a study's 270 jobs are 6 compositions, not 270 of ~0.1 s each), so a yielded config is
+    valid until the next one is asked for."""
     loader = GlobalHydra.instance().hydra.config_loader
     parser = OverridesParser.create()
     sweep_dir = Path(config.hydra.sweep.dir)
-    in_sweep_dir = completed_job_keys(sweep_dir) if sweep_dir.is_dir() else set()
-    product = sweep_overrides(config)
     composed: dict[tuple[str, ...], DictConfig] = {}
-    jobs = []
-    for overrides in product:
+    for overrides in sweep_overrides(config):
         per_job, rest = {}, []
         for text in overrides:
             override = parser.parse_override(text)
@@ -147,6 +145,17 @@ def plan_sweep(config: DictConfig) -> tuple[list[PlannedJob], int]:
             cfg.paths.output_dir = str(sweep_dir / "job")  # what ${paths.output_dir}/.. means in a job
             for key, value in per_job.items():
                 OmegaConf.update(cfg, key, value)
+        yield overrides, cfg
+
+
+def plan_sweep(config: DictConfig) -> tuple[list[PlannedJob], int]:
+    """The jobs of a multirun that ``study.plan`` keeps, each composed as its job will be, and the number of
+    jobs in the sweep before the plan filter."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    in_sweep_dir = completed_job_keys(sweep_dir) if sweep_dir.is_dir() else set()
+    jobs, swept = [], 0
+    for overrides, cfg in sweep_job_configs(config):
+        swept += 1
         method, real_frac, seed = method_of(cfg), float(cfg.data.real_frac), int(cfg.seed)
         if not in_plan(cfg.study.plan, method, real_frac, seed):
             continue
@@ -160,7 +169,7 @@ def plan_sweep(config: DictConfig) -> tuple[list[PlannedJob], int]:
         except ConfigError as err:
             invalid = str(err)
         jobs.append(PlannedJob(key, method, real_frac, seed, batch_budget(cfg), done, invalid))
-    return jobs, len(product)
+    return jobs, swept
 
 
 # ----------------------------------------------------------------- the cost model
