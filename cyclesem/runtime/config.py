@@ -98,10 +98,12 @@ class ReferenceConfig:
     checkpoint: str | None = None  # a segmenter trained elsewhere: nothing is trained
     prefix: str = "segmenter."  # with checkpoint: the segmenter's keys in the file ("" for a plain state_dict)
     pair_manifest: str | None = None  # the synthetic pair's manifest.json: its VERSION and params are keyed
+    # (null, real data: the names of the train_set images are keyed instead)
     segmenter: Any = MISSING
     optimizer: Any = None
     batches: int | None = None  # training budget (one batch = one optimizer step)
     batch_size: int | None = None
+    num_workers: int = 0  # data-loader processes while training (not part of the key: they change no weight)
     class_weights: ClassWeighting = ClassWeighting.none
     seed: int = 0  # the reference's own: the same for every run seed
     # a training run trains a missing reference first (the study presets) or goes without a translation score and
@@ -124,6 +126,9 @@ class StudyConfig:
     name: str | None = None
     dir: str | None = None  # each completed job writes <dir>/runs/<job key>.json
     plan: Any = None  # [{methods: [...], fractions: [...], seeds: [...]}, ...]: the jobs of the sweep's product to run
+    # -m only: compose every job's config, run its checks (validate, pre-flight), print the plan with its cost
+    # (hydra.callbacks.sweep_progress.seconds_per_batch) and exit without running a job: 0 when all pass, else 2
+    dry_run: bool = False
 
 
 @dataclass
