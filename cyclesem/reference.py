@@ -2,7 +2,8 @@
 
     python -m cyclesem.reference                        # the synthetic pair's reference (conf/reference/synthetic.yaml)
     python -m cyclesem.reference reference.batches=3000 # another config: another key, trained next to the first
-    python -m cyclesem.reference data=gta5_cityscapes reference.checkpoint=PATH 'data.paired={...}'
+    python -m cyclesem.reference data=gta5_cityscapes   # GTA5 → Cityscapes: trained on Cityscapes train
+    python -m cyclesem.reference data=gta5_cityscapes reference.checkpoint=PATH   # or weights trained elsewhere
 
 Training runs find the same cache entry (same reference.* and data.*); see cyclesem/method/reference_segmenter.py.
 """
@@ -33,7 +34,7 @@ def build_reference(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("reference") is None or (cfg.reference.get("checkpoint") is None
                                         and cfg.reference.get("train_set") is None):
         raise ValueError("no reference to build: reference.checkpoint and reference.train_set are both null "
-                         "(conf/reference/gta5_cityscapes.yaml wants reference.checkpoint=PATH)")
+                         "(expected a train_set to train on, as conf/reference/<data>.yaml has, or a checkpoint)")
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     if cfg.data.get("prepare") is not None:

@@ -32,7 +32,7 @@ from cyclesem.method.pretrain import pretrain_classifier
 from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.translation_score import TranslationReference
 from cyclesem.runtime.checkpoint import AtomicCheckpointIO
-from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint, validate
+from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint, scored_splits, validate
 from cyclesem.study.run_record import config_summary, environment_record, write_metrics
 from cyclesem.study.sweep import run_job
 
@@ -207,6 +207,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.run_test:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False, weights_only=True)
         test = _scores(results[0] if results else {}, "test")
+    selection_split, test_split = scored_splits(cfg)  # the images each stage read (validate: never the same)
     wandb_dir = next((lg.experiment.dir for lg in trainer.loggers if isinstance(lg, WandbLogger)
                       and getattr(lg.experiment, "dir", None)), None)
     record = {
@@ -216,8 +217,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_checkpoint": best,
         # which weights the test scores are of, on which images, and which images chose them
         "test_checkpoint": f"best val/mIoU ({selected})" if selected else "last (no selection)",
-        "test_split": datamodule.split_name("test") if test else None,
-        "selection_split": datamodule.split_name("val") if selected else None,
+        "test_split": test_split if test else None,
+        "selection_split": selection_split if selected else None,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
         **budget,  # equal across methods for one budget (global_step is not)

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 import cyclesem.runtime.config  # noqa: F401  (registers the structured config schema `train_schema`)
+from tests.data.conftest import write_cityscapes_pair, write_gta5_pair
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -24,6 +25,38 @@ CONF_DIR = REPO / "conf"
 def data_dir(tmp_path_factory) -> Path:
     """paths.data_dir for tests; the smoke preset renders its 32×64 synthetic pair here once."""
     return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def gta5_root(tmp_path: Path) -> Path:
+    """GTA5 layout (tests/data/conftest.py): three clean pairs 00001..00003 (16×32), written out of order."""
+    root = tmp_path / "gta5"
+    for seed, stem in enumerate(["00003", "00001", "00002"]):
+        write_gta5_pair(root, stem, seed=seed)
+    return root
+
+
+@pytest.fixture
+def cityscapes_root(tmp_path: Path) -> Path:
+    """Cityscapes layout (tests/data/conftest.py): train: two cities, three frames; val: one frame. 16×32, standard
+    labels."""
+    root = tmp_path / "cityscapes"
+    write_cityscapes_pair(root, "train", "zurich", "000001_000019", seed=1)
+    write_cityscapes_pair(root, "train", "aachen", "000000_000019", seed=2)
+    write_cityscapes_pair(root, "train", "aachen", "000001_000019", seed=3)
+    write_cityscapes_pair(root, "val", "lindau", "000000_000019", seed=4)
+    return root
+
+
+def real_layout_overrides(gta5_root: Path, cityscapes_root: Path) -> list[str]:
+    """``data=gta5_cityscapes`` on the real-layout fixtures: 16×32 images resized to 32×64 (the PatchGAN needs 32
+    pixels), 32×32 crops, N = 3 (the fixtures hold 3 GTA5 and 3 Cityscapes train pairs) and tiny networks."""
+    return ["data=gta5_cityscapes", f"data.source.root={gta5_root}", f"data.target_train.root={cityscapes_root}",
+            "data.num_labeled=3", "data.num_workers=0", "data.pin_memory=false", "data.val_batch_size=1",
+            "data.source.transform.resize=[32,64]", "data.source.transform.crop=[32,32]",
+            "data.target_train.transform.resize=[32,64]", "data.target_train.transform.crop=[32,32]",
+            "data.target_val.transform.resize=[32,64]", "model.segmenter.base_channels=4", "model.segmenter.depth=2",
+            "model.gen_s2t.ngf=4", "model.gen_s2t.n_blocks=1", "model.disc_s.ndf=4"]
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path | None = None) -> DictConfig:

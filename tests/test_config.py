@@ -7,11 +7,15 @@ import sys
 
 import pytest
 import yaml
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_object
 from omegaconf import OmegaConf
 
-from cyclesem.runtime.config import ConfigError, jobs_per_machine, val_interval, validate
+from cyclesem.runtime.config import ConfigError, jobs_per_machine, scored_splits, val_interval, validate
+from cyclesem.study.sweep_progress import sweep_job_configs
 from tests.conftest import CONF_DIR, REPO, compose_config
 
 
@@ -175,6 +179,9 @@ def test_palette_shift_names_the_pair_root(tmp_path, monkeypatch):
     ("data=gta5_cityscapes data.source_filter=pavement data.source.split_file=clean.txt", "data.source.split_file",
      "null with data.source_filter=pavement"),
     ("model.loss.seg_source_end=-1", "model.loss.seg_source_end", ">= 0"),
+    ("data=gta5_cityscapes test_checkpoint=best", "test_checkpoint='best'",
+     "expected last: checkpoints would be selected on None/val, the split the test stage scores"),
+    ("data.target_test.split=val", "test_checkpoint='best'", "data/synthetic/cityscapes/val, the split the test stage"),
 ])
 def test_validate_names_key_and_range(override, key, expected, tmp_path):
     cfg = compose_config("train", override.split(), tmp_path)
@@ -234,3 +241,30 @@ def test_cli_prints_composed_config():
     assert proc.returncode == 0, proc.stderr
     printed = OmegaConf.create(proc.stdout)
     assert printed.data.real_frac == 0.1 and printed.model._target_ == "cyclesem.method.module.CycleSemModule"
+
+
+def sweep_jobs(overrides: list[str], sweep_dir) -> list[tuple[list[str], tuple[str | None, str | None]]]:
+    """Each job of ``python -m cyclesem.train -m <overrides>`` (a preset's sweep, or one job without one), composed
+    as that job will be: its overrides and (selection split, test split) as `cyclesem.train` records them."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        config = GlobalHydra.instance().hydra.compose_config(
+            "train", [*overrides, f"hydra.sweep.dir={sweep_dir}"], run_mode=RunMode.MULTIRUN)
+        return [(job, scored_splits(cfg)) for job, cfg in sweep_job_configs(config)]
+
+
+@pytest.mark.parametrize("experiment", [None, *group_options("experiment")])
+@pytest.mark.parametrize("data", group_options("data"))
+def test_no_checkpoint_is_selected_on_the_split_that_is_scored(data, experiment, tmp_path):
+    """Every data option × every preset (each directory listed, so a new option is covered), every job of the
+    preset's sweep: the images the test stage scores are never the ones a checkpoint was selected on. Hydra's
+    _self_ comes last in train.yaml, so a key it sets overrides what a data's config sets for the same key. The
+    seed and the real fraction are narrowed to one value each: they pick images inside the train split, never a
+    split, and each of a study's 270 jobs costs a resolution of the data nodes (the other axes are swept in full)."""
+    overrides = [f"data={data}", "seed=0", "data.real_frac=0.1"] + ([f"+experiment={experiment}"] if experiment else [])
+    jobs = sweep_jobs(overrides, tmp_path)
+    assert jobs
+    for job, (selection, test) in jobs:
+        assert test is not None, job  # every preset scores a split
+        assert selection != test, (job, selection)
+    if data == "gta5_cityscapes" and experiment is None:  # Cityscapes' val split is its test set: no selection
+        assert jobs[0][1] == (None, "None/val")

@@ -50,6 +50,8 @@ CASES = {
     "sweep preset without -m": ("train", ["+experiment=real_frac_sweep"],
                                 "+experiment=real_frac_sweep is a sweep (model, data.real_frac, seed) but this is a "
                                 "single run, which would train one default job: expected -m"),
+    "dry run without -m": ("train", ["study.dry_run=true"],
+                           "study.dry_run=true checks the jobs of a sweep but this is a single run: expected -m"),
     "evaluate checkpoint missing": ("evaluate", ["ckpt_path={tmp}/missing.ckpt"], "ckpt_path={tmp}/missing.ckpt does not exist"),
     "evaluate data root unset": ("evaluate", ["ckpt_path={tmp}/fake.ckpt", "data=gta5_cityscapes"],
                                  "data.target_val.root is not set"),

@@ -91,6 +91,17 @@ def run_study(sweep_dir, study_dir, data_dir, *extra: str) -> subprocess.Complet
     )
 
 
+def test_a_job_key_names_what_a_job_computes_not_where_its_data_is():
+    from cyclesem.study.records import job_key
+
+    job = ["method=baseline", "data.real_frac=0.1", "seed=0", "+experiment=gta5_study"]
+    key = job_key(job)
+    assert key == "data.real_frac=0.1,experiment=gta5_study,method=baseline,seed=0"
+    assert job_key([*job, "data.source.root=/a/gta5", "data.target_train.root=/b/cityscapes", "paths.data_dir=/c",
+                    "study.dry_run=true", "hydra/launcher=slurm_gpu"]) == key
+    assert job_key([*job, "data.num_labeled=3"]) != key  # what it computes
+
+
 def test_study_preset_lists_the_comparison_set(tmp_path):
     cfg = compose_config("train", ["+experiment=real_frac_study"], tmp_path)
     from hydra.core.hydra_config import HydraConfig

@@ -14,7 +14,7 @@ import torch
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.runtime.config import ConfigError
 from cyclesem.train import build, train
-from tests.conftest import REPO, compose_config, compose_train, epoch_values_from_csv
+from tests.conftest import REPO, compose_config, compose_train, epoch_values_from_csv, real_layout_overrides
 
 
 def read_metrics(run_dir) -> dict:
@@ -351,3 +351,17 @@ def test_pavement_pair_trains_with_its_pavement_scenes_filtered_out(tmp_path, da
     source = datamodule.labeled_sets["source"].dataset
     assert on_pavement and str(source.root) == str(root / "gta5") and not on_pavement & set(source.names)
     assert train(cfg)["status"] == "completed"
+
+
+def test_real_layout_run_scores_cityscapes_val_with_no_checkpoint_selected_on_it(tmp_path, gta5_root, cityscapes_root):
+    """data=gta5_cityscapes with its defaults on the GTA5 / Cityscapes-layout fixtures: Cityscapes' val split is the
+    scored split, so the run scores its final weights and metrics.json names no selection split."""
+    run_dir = tmp_path / "run"
+    cfg = compose_config("train", [*real_layout_overrides(gta5_root, cityscapes_root), "data.real_frac=0.34",
+                                   "trainer.max_epochs=1", "logger=none"], run_dir)
+    train(cfg)
+    record = read_metrics(run_dir)
+    assert record["status"] == "completed" and record["train_batches"] == 3
+    assert record["test_split"] == f"{cityscapes_root}/val" and record["selection_split"] is None
+    assert record["test_checkpoint"] == "last (no selection)" and record["val"] == {}  # no validation at all
+    assert {"mIoU", "fwIoU"} <= set(record["test"])

@@ -4,6 +4,7 @@ and in a training run's record."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -321,3 +322,51 @@ def test_the_v2_study_keeps_its_reference_cache_key(tmp_path):
     committed = {(json.loads(p.read_text()).get("translation_reference") or {}).get("key")
                  for p in (REPO / "experiments/real_frac_study/runs").glob("*.json")} - {None}
     assert committed == {reference_key(key_inputs(spec))} == {"d7feaf706d01921c"}
+
+
+def test_gta5_reference_is_one_command_on_cityscapes_train_and_a_study_job_scores_against_it(
+        tmp_path, gta5_root, cityscapes_root, monkeypatch):
+    """``python -m cyclesem.reference data=gta5_cityscapes`` on the real-layout fixtures trains the study's U-Net
+    (tiny here) on every Cityscapes train image; its key names those images, not their folder (a copy elsewhere
+    finds the same entry; one more image is another key). A gta5_study job then scores its translations of the
+    clean GTA5 frames against it without training it again: a floor, no ceiling, no gain."""
+    from cyclesem.data.prepare import main as prepare_main
+    from cyclesem.reference import build_reference
+    from cyclesem.train import train
+    from tests.conftest import real_layout_overrides
+    from tests.data.conftest import write_cityscapes_pair
+
+    tiny = ["reference.segmenter.base_channels=4", "reference.segmenter.depth=2", "reference.batches=3",
+            "reference.batch_size=2", "reference.num_workers=0", "reference.train_set.transform.resize=[32,64]",
+            "reference.train_set.transform.crop=[32,32]", f"paths.data_dir={tmp_path / 'data'}"]
+    cfg = compose_config("reference", ["data=gta5_cityscapes", f"data.target_train.root={cityscapes_root}",
+                                       "data.target_val.transform.resize=[32,64]", "device=cpu", *tiny])
+    record = build_reference(cfg)
+    assert record["training"]["train_images"] == 3 and record["training"]["val_images"] == 1
+    assert record["key_inputs"]["train_images"]["count"] == 3 and "pair" not in record["key_inputs"]
+    assert (tmp_path / "data" / "reference" / record["key"] / WEIGHTS_FILE).is_file()
+
+    spec = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ReferenceConfig),
+                                                  OmegaConf.to_container(cfg.reference, resolve=True)),
+                                  enum_to_str=True)
+    moved = Path(shutil.copytree(cityscapes_root, tmp_path / "elsewhere"))
+    moved_spec = {**spec, "train_set": {**spec["train_set"], "root": str(moved)}}
+    assert reference_key(key_inputs(moved_spec)) == record["key"]
+    write_cityscapes_pair(moved, "train", "zurich", "000002_000019", seed=5)
+    assert reference_key(key_inputs(moved_spec)) != record["key"]
+
+    calls = counting_trainer(monkeypatch)
+    assert prepare_main(["gta5", str(gta5_root), "--workers", "1"]) == 0  # the study reads the clean split
+    job = compose_config("train", ["+experiment=gta5_study", *real_layout_overrides(gta5_root, cityscapes_root), *tiny,
+                                   "method=cyclesem", "data.real_frac=0.34", "seed=0", "trainer.max_epochs=1",
+                                   "trainer.accelerator=cpu", "trainer.precision=32-true", "logger=none"],
+                         tmp_path / "job")
+    result = train(job)
+    assert calls == []  # found in the cache, not trained again
+    used = result["translation_reference"]
+    anchors = json.loads((tmp_path / "data" / "reference" / record["key"] / RECORD_FILE).read_text())["anchors"]
+    (anchor,) = anchors.values()  # measured by the job on its 3 clean GTA5 frames, kept beside the weights
+    assert anchor["images"] == 3 and "ceiling" not in anchor
+    assert used["key"] == record["key"] and used["ceiling"] is None and used["floor"] == anchor["floor"]
+    assert 0.0 <= result["test"]["translation_score"] <= 1.0 and "translation_gain" not in result["test"]
+    assert result["selection_split"] is None and result["test_split"] == f"{cityscapes_root}/val"

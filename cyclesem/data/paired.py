@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cyclesem.data.gta5 import read_split_file
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.data.segmentation_dataset import read_train_ids_checked
 from cyclesem.data.transforms import normalize_to_tensor
@@ -32,9 +33,10 @@ class PairedImages(Dataset):
 
     Images are in [-1, 1]; ``label`` holds trainIds (255 = ignore) read from ``label_dir`` (GTA5 layout: Cityscapes
     label ids, mapped as `GTA5Dataset` maps them) and is present only with a ``label_dir``; ``paired_image`` only
-    with a ``paired_dir``. Items are the ``*.png`` names present in every given folder, sorted; ``limit`` keeps
-    the first ones. A ``transform`` (albumentations ``Compose``) gets ``paired_image`` registered as a second
-    image target and the label as its mask (nearest neighbour).
+    with a ``paired_dir``. Items are the ``*.png`` names present in every given folder, sorted, of those a
+    ``split_file`` lists if one is given (one stem a line, as `cyclesem.data.prepare gta5` writes it: real GTA5's
+    broken pairs are never scored); ``limit`` keeps the first ones. A ``transform`` (albumentations ``Compose``)
+    gets ``paired_image`` registered as a second image target and the label as its mask (nearest neighbour).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class PairedImages(Dataset):
         label_dir: str | Path | None = None,
         transform: A.Compose | None = None,
         limit: int | None = None,
+        split_file: str | Path | None = None,
     ) -> None:
         if paired_dir is None and label_dir is None:
             raise ValueError("paired images: give a paired_dir, a label_dir or both")
@@ -56,6 +59,9 @@ class PairedImages(Dataset):
             if not folder.is_dir():
                 raise DatasetError(f"paired images: folder {folder} does not exist")
         shared = sorted(set.intersection(*({p.name for p in folder.glob("*.png")} for folder in folders)))
+        if split_file is not None:
+            listed = {f"{stem}.png" for stem in read_split_file(split_file)}
+            shared = [name for name in shared if name in listed]
         if not shared:
             where = " and ".join(map(str, folders)) if len(folders) == 2 else ", ".join(map(str, folders))
             raise DatasetError(f"paired images: no *.png file name is in {'both' if len(folders) == 2 else 'all of'} "

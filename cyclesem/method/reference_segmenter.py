@@ -2,10 +2,12 @@
 
 Two ways to get one (``reference.*``, conf/reference/<data>.yaml):
 
-- trained (``train_set`` given, the synthetic pair): a segmenter fitted on every target train image for a fixed
-  budget of batches, cached in ``<cache_dir>/<key>/`` (``segmenter.pt`` + ``reference.json``). The key hashes what
-  the reference *is*: the synthetic pair's VERSION and render parameters (its ``manifest.json``) and the
-  reference's own config (segmenter, optimizer, budget, batch size, class weights, seed, training transform).
+- trained (``train_set`` given: the synthetic pair, Cityscapes): a segmenter fitted on every target train image for
+  a fixed budget of batches, cached in ``<cache_dir>/<key>/`` (``segmenter.pt`` + ``reference.json``). The key
+  hashes what the reference *is*: the data it learns from — the synthetic pair's VERSION and render parameters (its
+  ``manifest.json``), or for real data without a manifest the names of the train images (not their folder: the
+  same key on every machine) — and the reference's own config (segmenter, optimizer, budget, batch size, class
+  weights, seed, training transform).
   The same inputs reuse the cached file; any change gives another key, so another directory, and a new training.
 - loaded (``checkpoint`` given, e.g. GTA5 → Cityscapes): the weights of a segmenter the user trained on the
   target train split (a state_dict file or a cyclesem checkpoint, keys under ``prefix``); nothing is trained, and
@@ -42,6 +44,7 @@ from hydra.utils import instantiate
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import NUM_CLASSES
 from cyclesem.data.paired import PairedImages
 from cyclesem.data.resumable import EpochSampler, SeededSamples
@@ -95,6 +98,13 @@ def key_inputs(spec: Mapping[str, Any]) -> dict[str, Any]:
                                     "on the target train split (a state_dict file or a cyclesem checkpoint)")
         own = {k: spec.get(k, "") for k in _LOADED_KEYS}
         return _plain({"checkpoint_sha256": _sha256(checkpoint), "reference": own})
+    own = {k: spec[k] for k in _TRAINED_KEYS}
+    own["train_set"] = {k: v for k, v in own["train_set"].items() if k != "root"}
+    own["class_weights"] = str(getattr(own["class_weights"], "value", own["class_weights"]))
+    if spec.get("pair_manifest") is None:  # real data: the train images, by name
+        names = sorted(_train_set(spec).names)
+        images = {"count": len(names), "names_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
+        return _plain({"train_images": images, "reference": own})
     manifest_path = Path(spec["pair_manifest"]).expanduser()
     try:
         manifest = json.loads(manifest_path.read_text())
@@ -102,10 +112,15 @@ def key_inputs(spec: Mapping[str, Any]) -> dict[str, Any]:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ReferenceCacheError(f"reference.pair_manifest={manifest_path} is not a synthetic pair's manifest "
                                   f"({type(err).__name__}: {err}): render the pair first") from None
-    own = {k: spec[k] for k in _TRAINED_KEYS}
-    own["train_set"] = {k: v for k, v in own["train_set"].items() if k != "root"}
-    own["class_weights"] = str(getattr(own["class_weights"], "value", own["class_weights"]))
     return _plain({"pair": pair, "reference": own})
+
+
+def _train_set(spec: Mapping[str, Any]) -> Dataset:
+    """The images the reference trains on (``reference.train_set``, a dataset factory)."""
+    if spec["train_set"].get("root") is None:
+        raise DatasetError("reference.train_set.root is not set: expected the target dataset's folder (set "
+                           "CITYSCAPES_ROOT or data.target_train.root)")
+    return instantiate(spec["train_set"])()
 
 
 def reference_key(inputs: Mapping[str, Any]) -> str:
@@ -188,10 +203,12 @@ def train_reference(spec: Mapping[str, Any], device: torch.device) -> tuple[nn.M
     started = time.time()
     _seed_all(spec["seed"])
     segmenter = instantiate(spec["segmenter"])
-    train_set = instantiate(spec["train_set"])()
+    train_set = _train_set(spec)
     class_weight = class_weights_from_counts(_class_counts(train_set), spec["class_weights"])
     batch_size, batches = spec["batch_size"], spec["batches"]
-    loader = DataLoader(SeededSamples(train_set), batch_size=batch_size,
+    workers = spec.get("num_workers", 0)  # full-size Cityscapes frames: one process decodes ~14 a second
+    loader = DataLoader(SeededSamples(train_set), batch_size=batch_size, num_workers=workers,
+                        persistent_workers=workers > 0,
                         sampler=EpochSampler(len(train_set), batches * batch_size, spec["seed"]))
     losses = pretrain_classifier(segmenter, loader, instantiate(spec["optimizer"]), epochs=1,
                                  class_weight=class_weight, accelerator=device.type,

@@ -100,10 +100,12 @@ class ReferenceConfig:
     checkpoint: str | None = None  # a segmenter trained elsewhere: nothing is trained
     prefix: str = "segmenter."  # with checkpoint: the segmenter's keys in the file ("" for a plain state_dict)
     pair_manifest: str | None = None  # the synthetic pair's manifest.json: its VERSION and params are keyed
+    # (null, real data: the names of the train_set images are keyed instead)
     segmenter: Any = MISSING
     optimizer: Any = None
     batches: int | None = None  # training budget (one batch = one optimizer step)
     batch_size: int | None = None
+    num_workers: int = 0  # data-loader processes while training (not part of the key: they change no weight)
     class_weights: ClassWeighting = ClassWeighting.none
     seed: int = 0  # the reference's own: the same for every run seed
     # a training run trains a missing reference first (the study presets) or goes without a translation score and
@@ -126,6 +128,9 @@ class StudyConfig:
     name: str | None = None
     dir: str | None = None  # each completed job writes <dir>/runs/<job key>.json
     plan: Any = None  # [{methods: [...], fractions: [...], seeds: [...]}, ...]: the jobs of the sweep's product to run
+    # -m only: compose every job's config, run its checks (validate, pre-flight), print the plan with its cost
+    # (hydra.callbacks.sweep_progress.seconds_per_batch) and exit without running a job: 0 when all pass, else 2
+    dry_run: bool = False
 
 
 @dataclass
@@ -175,6 +180,30 @@ def val_interval(max_epochs: int | None, val_points: int | None) -> int:
 def selection_val_batches(test_checkpoint: TestCheckpoint | str) -> int | None:
     """``trainer.limit_val_batches``: 0 (no validation) when no checkpoint is selected, else None (all)."""
     return 0 if str(getattr(test_checkpoint, "value", test_checkpoint)) == TestCheckpoint.last.value else None
+
+
+def dataset_split(node: Any) -> str | None:
+    """Which images a dataset node (``data.target_val``, ``data.target_test``) reads, as ``<root>/<split>`` with the
+    root normalised (``~`` expanded, ``a/./b`` and ``a/b/`` as ``a/b``), so that two nodes naming the same folder and
+    split give the same string; None for no node."""
+    if node is None:
+        return None
+    root = node.get("root")
+    root = "None" if root is None else os.path.normpath(os.path.expanduser(str(root)))
+    return f"{root}/{node.get('split')}"
+
+
+def scored_splits(cfg: DictConfig) -> tuple[str | None, str | None]:
+    """(selection split, test split) of a training config: the images checkpoint selection looks at (``data.target_val``
+    when ``test_checkpoint=best``, else None: the final weights are scored) and the images the test stage scores
+    (``data.target_test``, the val split where it is null; None with ``run_test=false``). `cyclesem.train` records
+    these two in metrics.json, and :func:`validate` refuses a config in which they are the same images."""
+    data = cfg.data
+    test_node = data.get("target_test") if data.get("target_test") is not None else data.get("target_val")
+    test = dataset_split(test_node) if cfg.get("run_test", True) else None
+    best = str(getattr(cfg.test_checkpoint, "value", cfg.test_checkpoint)) == TestCheckpoint.best.value
+    selection = dataset_split(data.get("target_val")) if best else None
+    return selection, test
 
 
 def register_configs() -> None:
@@ -261,6 +290,11 @@ def validate(cfg: DictConfig) -> None:
         for key in ("batches", "batch_size"):
             _check(reference[key] is not None and reference[key] >= 1, f"reference.{key}", reference[key],
                    "an integer >= 1 (the reference is trained)")
+    selection, test = scored_splits(cfg)
+    _check(selection is None or selection != test, "test_checkpoint", getattr(cfg.test_checkpoint, "value",
+           cfg.test_checkpoint), f"last: checkpoints would be selected on {selection}, the split the test stage "
+           "scores (data.target_test is data.target_val, as for Cityscapes, whose val split is the test set); or "
+           "point data.target_val at held-out images")
     if model.semantic_classifier == SemanticClassifier.frozen:
         _check(model.segmenter_pretrain_epochs >= 1, "model.segmenter_pretrain_epochs",
                model.segmenter_pretrain_epochs, "an integer >= 1 when model.semantic_classifier=frozen")

@@ -100,11 +100,29 @@ def _count_images(side: DictConfig, key: str) -> int | None:
     try:
         if target.endswith("GTA5Dataset"):
             pairs = find_gta5_pairs(root, require_labels=side.get("labeled", True))
-            split_file = side.get("split_file")
-            return len(read_split_file(split_file)) if split_file is not None else len(pairs)
-        return len(find_cityscapes_pairs(root, side.get("split", "train")))
+        else:
+            return len(find_cityscapes_pairs(root, side.get("split", "train")))
     except DatasetError as err:
         raise ConfigError(f"{key}.root={root}: {err}") from None
+    split_file = side.get("split_file")
+    if split_file is None:
+        return len(pairs)
+    try:
+        return len(read_split_file(split_file))
+    except DatasetError as err:
+        raise ConfigError(f"{key}.split_file={split_file}: {err}: expected the split `python -m cyclesem.data.prepare "
+                          f"gta5 {root}` writes ({root}/split_clean.txt)") from None
+
+
+def check_paired(paired: Any) -> None:
+    """The translation score's images (``data.paired``): its folders (and split file) exist and share images. Lists
+    the folders, decodes nothing."""
+    if paired is None:
+        return
+    try:
+        instantiate(paired)()
+    except DatasetError as err:
+        raise ConfigError(f"data.paired: {err}") from None
 
 
 def check_data(data: DictConfig, sides: tuple[str, ...]) -> None:
@@ -135,6 +153,9 @@ def train_sides(data: DictConfig) -> tuple[str, ...]:
 
 def check_sweep_needs_multirun(cfg: DictConfig) -> None:
     """A sweep preset (it sets hydra.sweeper.params) run without -m would train one default job."""
+    if OmegaConf.select(cfg, "study.dry_run", default=False):
+        raise ConfigError("study.dry_run=true checks the jobs of a sweep but this is a single run: expected -m "
+                          "(python -m cyclesem.train -m +experiment=<study> study.dry_run=true)")
     params = OmegaConf.select(cfg, "hydra.sweeper.params", default=None)
     if params:
         experiment = OmegaConf.select(cfg, "hydra.runtime.choices.experiment", default=None)
@@ -156,6 +177,7 @@ def preflight(cfg: DictConfig, task: str, run_dir: str | Path | None = None) -> 
     if data is not None:
         if task == "train":
             check_data(data, train_sides(data))
+            check_paired(data.get("paired"))
             check_reference(cfg.get("reference"))
         elif task == "evaluate":
             check_data(data, ("target_val",))

@@ -17,8 +17,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-# overrides that say where or how a job runs, not what it computes: not part of a job's identity
-_NOT_IDENTITY = re.compile(r"^[+~]*(hydra[./]|paths\.|logger|resume_sweep|study\.|ckpt_path|callbacks\.|sweep_name)")
+# overrides that say where or how a job runs, not what it computes: not part of a job's identity (a dataset's folder
+# too, data.<side>.root=...: the same study resumes on a machine that keeps GTA5 or Cityscapes elsewhere)
+_NOT_IDENTITY = re.compile(
+    r"^[+~]*(hydra[./]|paths\.|logger|resume_sweep|study\.|ckpt_path|callbacks\.|sweep_name|data\.\w+\.root=)")
 
 
 def job_key(overrides: Iterable[str]) -> str:

@@ -25,7 +25,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from cyclesem.study.records import completed_record, in_plan, job_key, read_reco
 from cyclesem.study.run_record import method_of
 
 PROGRESS_FILE = "progress.json"
-_BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
+BASIC_SWEEPER = f"{BasicSweeper.__module__}.{BasicSweeper.__name__}"
 _PER_JOB = ("seed", "data.real_frac")  # set on a composed config rather than composed again: a sweep's long axes
 
 
@@ -121,18 +121,16 @@ def completed_job_keys(sweep_dir: Path) -> set[str]:
     return keys
 
 
-def plan_sweep(config: DictConfig) -> tuple[list[PlannedJob], int]:
-    """The jobs of a multirun that ``study.plan`` keeps, each composed as its job will be, and the number of
-    jobs in the sweep before the plan filter. Jobs that differ only in their seed and real fraction share one
-    composition (a study's 270 jobs are 6 compositions, not 270 of ~0.1 s each)."""
+def sweep_job_configs(config: DictConfig) -> Iterator[tuple[list[str], DictConfig]]:
+    """Each job of a multirun, before the plan filter: its overrides and its config composed as the job will be
+    (``paths.output_dir`` a stand-in inside the sweep dir). Jobs that differ only in their seed and real fraction
+    share one composition (a study's 270 jobs are 6 compositions, not 270 of ~0.1 s each), so a yielded config is
+    valid until the next one is asked for."""
     loader = GlobalHydra.instance().hydra.config_loader
     parser = OverridesParser.create()
     sweep_dir = Path(config.hydra.sweep.dir)
-    in_sweep_dir = completed_job_keys(sweep_dir) if sweep_dir.is_dir() else set()
-    product = sweep_overrides(config)
     composed: dict[tuple[str, ...], DictConfig] = {}
-    jobs = []
-    for overrides in product:
+    for overrides in sweep_overrides(config):
         per_job, rest = {}, []
         for text in overrides:
             override = parser.parse_override(text)
@@ -147,20 +145,40 @@ def plan_sweep(config: DictConfig) -> tuple[list[PlannedJob], int]:
             cfg.paths.output_dir = str(sweep_dir / "job")  # what ${paths.output_dir}/.. means in a job
             for key, value in per_job.items():
                 OmegaConf.update(cfg, key, value)
-        method, real_frac, seed = method_of(cfg), float(cfg.data.real_frac), int(cfg.seed)
+        yield overrides, cfg
+
+
+def plan_sweep(config: DictConfig,
+               check: Callable[[DictConfig], str | None] | None = None) -> tuple[list[PlannedJob], int]:
+    """The jobs of a multirun that ``study.plan`` keeps, each composed as its job will be, and the number of
+    jobs in the sweep before the plan filter. ``check`` (the dry run's): a further check of each job still to run
+    after `validate`, returning its problem or None; with it, a job whose config does not even resolve is a
+    problem of that job rather than an error of the plan."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    in_sweep_dir = completed_job_keys(sweep_dir) if sweep_dir.is_dir() else set()
+    jobs, swept = [], 0
+    for overrides, cfg in sweep_job_configs(config):
+        swept += 1
+        key = job_key(overrides)
+        try:
+            method, real_frac, seed = method_of(cfg), float(cfg.data.real_frac), int(cfg.seed)
+        except Exception as err:  # e.g. an interpolation to a key this data config lacks
+            if check is None:
+                raise
+            jobs.append(PlannedJob(key, "?", math.nan, -1, 0, invalid=f"{type(err).__name__}: {err}"))
+            continue
         if not in_plan(cfg.study.plan, method, real_frac, seed):
             continue
-        key = job_key(overrides)
         done = bool(cfg.resume_sweep) and (
             key in in_sweep_dir
             or (cfg.study.dir is not None and read_record(record_path(cfg.study.dir, key)) is not None))
         try:
             validate(cfg)
-            invalid = None
+            invalid = check(cfg) if check is not None and not done else None
         except ConfigError as err:
             invalid = str(err)
         jobs.append(PlannedJob(key, method, real_frac, seed, batch_budget(cfg), done, invalid))
-    return jobs, len(product)
+    return jobs, swept
 
 
 # ----------------------------------------------------------------- the cost model
@@ -261,6 +279,11 @@ def log_to_wandb(progress: JobProgress | None, run: Any) -> None:
         run.summary.update(progress.summary())
 
 
+def launcher_parallelism(parallel_jobs: int) -> int:
+    """Jobs a launcher runs at once from its setting: joblib's n_jobs counts from the core count when negative."""
+    return parallel_jobs if parallel_jobs >= 1 else (os.cpu_count() or 1) + 1 + parallel_jobs
+
+
 class SweepProgress(Callback):
     """Hydra callback: a multirun's plan and estimated wall time before the first job, one line after each.
 
@@ -269,13 +292,15 @@ class SweepProgress(Callback):
 
     def __init__(self, seconds_per_batch: Mapping[str, float], parallel_jobs: int = 1) -> None:
         self.seconds_per_batch = dict(seconds_per_batch)
-        self.parallel_jobs = parallel_jobs if parallel_jobs >= 1 else (os.cpu_count() or 1) + 1 + parallel_jobs
+        self.parallel_jobs = launcher_parallelism(parallel_jobs)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if OmegaConf.select(config, "study.dry_run", default=False):  # cyclesem.study.dry_run's: no job runs
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         (sweep_dir / PROGRESS_FILE).unlink(missing_ok=True)  # a resumed sweep's old state
         sweeper = OmegaConf.select(config, "hydra.sweeper._target_")
-        if sweeper != _BASIC_SWEEPER:
+        if sweeper != BASIC_SWEEPER:
             print(f"sweep: no progress report for sweeper {sweeper} (it lists its jobs itself)", flush=True)
             return
         try:

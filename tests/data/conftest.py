@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from cyclesem.data.labels import CLASS_COLORS
@@ -88,23 +87,3 @@ def write_cityscapes_pair(
     if with_label:
         write_label(label, standard_label_ids())
     return image, label
-
-
-@pytest.fixture
-def gta5_root(tmp_path: Path) -> Path:
-    """Three clean GTA5 pairs 00001..00003 (16×32), written out of order."""
-    root = tmp_path / "gta5"
-    for seed, stem in enumerate(["00003", "00001", "00002"]):
-        write_gta5_pair(root, stem, seed=seed)
-    return root
-
-
-@pytest.fixture
-def cityscapes_root(tmp_path: Path) -> Path:
-    """train: two cities, three frames; val: one frame. 16×32, standard labels."""
-    root = tmp_path / "cityscapes"
-    write_cityscapes_pair(root, "train", "zurich", "000001_000019", seed=1)
-    write_cityscapes_pair(root, "train", "aachen", "000000_000019", seed=2)
-    write_cityscapes_pair(root, "train", "aachen", "000001_000019", seed=3)
-    write_cityscapes_pair(root, "val", "lindau", "000000_000019", seed=4)
-    return root

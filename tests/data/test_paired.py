@@ -111,3 +111,14 @@ def test_a_label_of_another_size_is_named(paired_dirs, label_dir) -> None:
     with pytest.raises(DatasetError, match="image and label differ in size") as err:
         PairedImages(*paired_dirs, label_dir=label_dir)[1]
     assert str(label_dir / "00002.png") in str(err.value)
+
+
+def test_a_split_file_keeps_the_names_it_lists_before_the_limit(paired_dirs: tuple[Path, Path], tmp_path: Path) -> None:
+    """Real GTA5 without paired renders: the clean split of `cyclesem.data.prepare gta5` leaves its broken pairs out
+    of the translation score's images; ``limit`` then counts the listed ones."""
+    split = tmp_path / "split_clean.txt"
+    split.write_text("# written by `python -m cyclesem.data.prepare gta5`\n00001\n00003\n")
+    assert PairedImages(*paired_dirs, split_file=split).file_names == ["00001.png", "00003.png"]
+    assert PairedImages(*paired_dirs, split_file=split, limit=1).file_names == ["00001.png"]
+    with pytest.raises(DatasetError, match="split file .*missing.txt does not exist"):
+        PairedImages(*paired_dirs, split_file=tmp_path / "missing.txt")
