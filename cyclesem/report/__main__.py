@@ -47,8 +47,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cyclesem.errors import exit_on_user_error
 from cyclesem.report.tables import HEADLINE
-from cyclesem.report.types import ReportError
 from cyclesem.report.write import write_report
 
 
@@ -85,13 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="start an offline W&B run (group = sweep name) if none is active, and log the report")
     logging.add_argument("--no-wandb", dest="use_wandb", action="store_false", help="never touch W&B")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_user_error():
         write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
                      group_by=args.group_by, use_wandb=args.use_wandb, include=args.include,
                      compare=args.compare)
-    except ReportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     return 0
 
 
