@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cyclesem.method.reference_segmenter import RECORD_FILE, ensure_anchors, ensure_reference
 from cyclesem.runtime.config import CONF_DIR, ReferenceConfig
+from cyclesem.runtime.console import quiet_library_noise
 from cyclesem.runtime.device import resolve_device
 from cyclesem.runtime.errors import exit_on_user_error
 
@@ -58,6 +59,7 @@ def build_reference(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="reference")
 def main(cfg: DictConfig) -> dict[str, Any]:
+    quiet_library_noise()
     with exit_on_user_error():
         return build_reference(cfg)
 

@@ -33,6 +33,7 @@ from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.translation_score import TranslationReference
 from cyclesem.runtime.checkpoint import AtomicCheckpointIO
 from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint
+from cyclesem.runtime.console import quiet_library_noise
 from cyclesem.runtime.errors import exit_on_user_error
 from cyclesem.study.run_record import config_summary, environment_record, write_metrics
 from cyclesem.study.sweep import run_job
@@ -244,6 +245,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> dict[str, Any] | None:
+    quiet_library_noise()
     with exit_on_user_error():
         return run_job(cfg, train)
 

@@ -47,9 +47,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cyclesem.errors import exit_on_user_error
 from cyclesem.report.tables import HEADLINE
 from cyclesem.report.write import write_report
+from cyclesem.runtime.errors import exit_on_user_error
 
 
 def _pair(text: str) -> tuple[str, str]:
