@@ -35,7 +35,7 @@ from cyclesem.runtime.checkpoint import AtomicCheckpointIO
 from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint
 from cyclesem.runtime.console import quiet_library_noise
 from cyclesem.runtime.errors import exit_on_user_error
-from cyclesem.study.run_record import config_summary, environment_record, write_metrics
+from cyclesem.study.run_record import config_summary, environment_record, portable_path, write_metrics
 from cyclesem.study.sweep import run_job
 
 
@@ -214,11 +214,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "status": "completed",
         "val": val,
         "test": test,
-        "best_checkpoint": best,
-        # which weights the test scores are of, on which images, and which images chose them
-        "test_checkpoint": f"best val/mIoU ({selected})" if selected else "last (no selection)",
-        "test_split": datamodule.split_name("test") if test else None,
-        "selection_split": datamodule.split_name("val") if selected else None,
+        "best_checkpoint": best,  # this machine's files, for the commands run on them (a study record drops them)
+        # which weights the test scores are of, on which images, and which images chose them: what a study record
+        # keeps, so relative to the run directory and the repository
+        "test_checkpoint": f"best val/mIoU ({portable_path(selected, output_dir)})" if selected else "last (no selection)",
+        "test_split": portable_path(datamodule.split_name("test")) if test else None,
+        "selection_split": portable_path(datamodule.split_name("val")) if selected else None,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
         **budget,  # equal across methods for one budget (global_step is not)
