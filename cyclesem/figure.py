@@ -1,4 +1,4 @@
-"""The README's results figure: source images, their cyclesem translation, the perfect translation (the paired
+"""The results figure (docs/samples.png in docs/results.md): source images, their cyclesem translation, the perfect translation (the paired
 render, when the data has one: the synthetic pair), real target images, and the segmenter's predictions on those
 target images against their ground truth.
 

@@ -15,7 +15,7 @@ data-efficiency estimate with a bootstrap CI over seeds, or "not reached" / "not
 written into the first folder); a job record in two folders is an error. --group-by reads each field from the
 record, else from its overrides (``model.loss.seg_source_rule=anneal`` → anneal), else the default
 (MethodOptions for model options, conf/data/ for data settings): the main study's records, run with the
-defaults, form the control arm of each open question (README "Open questions"):
+defaults, form the control arm of each open question (docs/study.md#extending-a-study-the-open-questions):
 
     # 1. the stylized images' CE weight: anneal / labelled_share against the study's constant
     python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem data.real_frac=0.1,0.3 seed=0,1,2 \
