@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from cyclesem.config import validate
+from cyclesem.runtime.config import validate
 from tests.conftest import REPO, compose_config
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
