@@ -55,7 +55,7 @@ def _command(where: str, text: str) -> Command | None:
             continue
         if not module.startswith("cyclesem.") or "<" in module or "…" in module:  # cyclesem.<name>: a pattern
             return None
-        return Command(where, module, tuple(args))
+        return Command(where, module, tuple(a for a in args if a not in ("…", "...")))  # "…": arguments elided
     return None
 
 

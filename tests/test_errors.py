@@ -16,9 +16,12 @@ from tests.conftest import REPO, compose_config
 PACKAGE = REPO / "cyclesem"
 # the commands (python -m cyclesem.<name>) whose main() runs their work inside exit_on_user_error
 COMMANDS = ("train", "evaluate", "stylize", "predict", "export", "figure", "translation_figure", "reference",
-            "report/__main__", "bench/__main__")
+            "report/__main__", "bench/__main__", "gpu_check", "convert_checkpoint")
 # error classes a user cannot fix by changing the command line
-NOT_USER_ERRORS = {"CheckpointSaveError"}  # the disk filled up mid-run: the run's metrics.json records it
+NOT_USER_ERRORS = {
+    "CheckpointSaveError",  # the disk filled up mid-run: the run's metrics.json records it
+    "CheckFailed",  # a GPU check that failed: gpu_check records it in its JSON and runs the next check
+}
 
 
 def error_classes() -> dict[str, str]:

@@ -27,10 +27,12 @@ class MissingExtraError(ImportError):
 
 # Every error class of the package is one of these (tests/test_errors.py checks): ConfigError, DatasetError and,
 # through ValueError, CheckpointError with its subclasses, WeightsFileError, ReferenceCacheError, ReportError;
-# ValueError also covers the checks that raise it directly (a format name, a knob out of range). The classes
-# are not imported one by one so that a command that needs no checkpoint (report) does not import Lightning.
+# ValueError also covers the checks that raise it directly (a format name, a knob out of range); FileExistsError
+# an output a command never overwrites (convert_checkpoint's target); PermissionError a file or folder the user
+# cannot read or write. The classes are not imported one by one so that a command that needs no checkpoint
+# (report) does not import Lightning.
 USER_ERRORS: tuple[type[Exception], ...] = (ConfigError, DatasetError, MissingExtraError, FileNotFoundError,
-                                            ValueError)
+                                            FileExistsError, PermissionError, ValueError)
 
 
 def _in_sweep() -> bool:
