@@ -225,3 +225,10 @@ def test_every_docs_section_that_code_names_exists() -> None:
                 assert slug(section) in anchors(REPO / "README.md"), f"{where}: README has no section {section!r}"
                 checked += 1
     assert checked >= 10
+
+
+def test_the_readme_cheat_sheet_has_every_console_script() -> None:
+    readme = {c.module for c in COMMANDS if c.where.startswith("README.md:")}
+    scripts = {target.split(":")[0].removesuffix(".__main__") for target in SCRIPTS.values()}
+    assert len(scripts) >= 7
+    assert not scripts - readme, f"console scripts missing from the README's commands: {sorted(scripts - readme)}"
