@@ -5,12 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cyclesem-installed
 ARGS   ?=
 
-.PHONY: install train test test-fast study sweep sweep-low report bench gpu-check lint format clean distclean
+.PHONY: install train test test-fast study sweep sweep-low report bench gpu-check lint format docs clean distclean
 
 $(STAMP): pyproject.toml Makefile  # the install line below names the extras
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,cluster,export]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster,export,docs]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -27,10 +27,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(ARGS)
 
-## the real-fraction study under the protocol (README "Study protocol"); resumes from experiments/real_frac_study/runs
+## the real-fraction study under the protocol (docs/study.md); resumes from experiments/real_frac_study/runs
 study: $(STAMP)
 	$(PY) -m cyclesem.train -m +experiment=real_frac_study resume_sweep=true $(ARGS)
-	$(PY) -m cyclesem.report experiments/real_frac_study
+	$(PY) -m cyclesem.report experiments/real_frac_study --compare oracle:cyclesem --compare cyclesem_unlabeled:baseline
 
 ## the one-seed pilot sweeps from before the protocol (see experiments/real_frac_sweep)
 sweep: $(STAMP)
@@ -57,9 +57,13 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff format cyclesem tests
 
+## the docs pages (docs/, mkdocs.yml) as a site in site/; strict: a dead link or a missing page fails the build
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 ## remove run outputs (keeps .venv and the generated data)
 clean:
-	rm -rf outputs multirun wandb lightning_logs .pytest_cache .ruff_cache
+	rm -rf outputs multirun wandb lightning_logs site .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 ## also remove the virtual environment and generated data

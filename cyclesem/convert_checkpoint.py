@@ -34,6 +34,7 @@ from cyclesem.models.weights_file import (
     refused_object,
 )
 from cyclesem.runtime.checkpoint import atomic_torch_save
+from cyclesem.runtime.errors import exit_on_user_error
 
 _KEPT = (torch.Tensor, str, bytes, int, float, complex, bool, type(None), torch.dtype, torch.device, torch.Size)
 
@@ -126,11 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path, help="the trusted checkpoint or weights file")
     parser.add_argument("target", type=Path, help="where to write the weights-only copy (must not exist)")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_user_error():
         changes = convert(args.source, args.target)
-    except (CheckpointError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     for change in changes:
         print(f"converted {change}")
     print(f"wrote {args.target}: loads weights-only" + ("" if changes else f" ({args.source} already did)"))

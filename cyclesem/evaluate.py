@@ -8,7 +8,6 @@ the reference segmenter the training run used (read from its cache, never traine
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.data.visualize import colorize, save_label_png, save_png
 from cyclesem.method.metrics import SegmentationMetrics
@@ -29,7 +27,6 @@ from cyclesem.method.module import CycleSemModule
 from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.report.tables import percent
 from cyclesem.runtime.checkpoint import (
-    CheckpointError,
     build_module,
     load_checkpoint,
     stored_data_config,
@@ -37,6 +34,7 @@ from cyclesem.runtime.checkpoint import (
 )
 from cyclesem.runtime.config import CONF_DIR, ConfigError, DataConfig
 from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.errors import exit_on_user_error
 from cyclesem.study.run_record import write_metrics
 
 
@@ -129,11 +127,8 @@ def translation_scores(module: CycleSemModule, paired_loader, device: torch.devi
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")
 def main(cfg: DictConfig) -> dict[str, Any]:
-    try:
+    with exit_on_user_error():
         return evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except (CheckpointError, ConfigError, DatasetError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ PyTorch at two input sizes and batch sizes.
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,8 @@ from torch import nn
 
 import cyclesem
 from cyclesem.data.labels import CLASS_NAMES
-from cyclesem.runtime.checkpoint import CheckpointError
 from cyclesem.runtime.config import CONF_DIR
+from cyclesem.runtime.errors import MissingExtraError, exit_on_user_error
 from cyclesem.runtime.inference import eval_resize, load_segmenter
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -105,7 +104,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         try:
             export_onnx(segmenter, example, output, metadata, cfg.opset)
         except ImportError:
-            raise ImportError("format=onnx needs the onnx package: pip install -e '.[export]'") from None
+            raise MissingExtraError("format=onnx needs the onnx package: pip install -e '.[export]'") from None
     else:
         export_torchscript(segmenter, example, output, metadata)
     record: dict[str, Any] = {"output": str(output), "format": cfg.format, "example_size": [height, width]}
@@ -123,11 +122,8 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
         export(cfg)
-    except (CheckpointError, FileNotFoundError, ImportError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The README's results figure: source images, their cyclesem translation, the perfect translation (the paired
+"""The results figure (docs/samples.png in docs/results.md): source images, their cyclesem translation, the perfect translation (the paired
 render, when the data has one: the synthetic pair), real target images, and the segmenter's predictions on those
 target images against their ground truth.
 
@@ -11,7 +11,6 @@ checkpoint has no generator, so its figure has no translation column.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from cyclesem.data.image_io import DatasetError
 from cyclesem.data.visualize import colorize, image_grid, save_png, to_uint8_image
 from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
 from cyclesem.runtime.config import CONF_DIR
 from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.errors import exit_on_user_error
 
 
 def evenly_spaced(count: int, size: int) -> list[int]:
@@ -98,12 +97,9 @@ def make_figure(cfg: DictConfig) -> np.ndarray:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="figure")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
         figure = make_figure(cfg)
-    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-    save_png(figure, Path(cfg.output))
+        save_png(figure, Path(cfg.output))
     print(f"wrote {cfg.output} ({figure.shape[1]}x{figure.shape[0]})")
 
 

@@ -33,7 +33,6 @@ import os
 import platform
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import traceback
@@ -55,6 +54,7 @@ from cyclesem.bench.__main__ import benchmark
 from cyclesem.bench.loader import write_cityscapes_frames, write_gta5_frames
 from cyclesem.method.options import MethodOptions
 from cyclesem.runtime.config import CONF_DIR, validate
+from cyclesem.runtime.errors import exit_on_user_error
 from cyclesem.runtime.preflight import preflight
 from cyclesem.study.run_record import cpu_model, environment_record, write_metrics
 from cyclesem.train import train
@@ -491,11 +491,8 @@ def run_checks(cfg: DictConfig, command: str) -> tuple[dict[str, Any], Path]:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="gpu_check")
 def main(cfg: DictConfig) -> None:
     command = " ".join(["python -m cyclesem.gpu_check", *HydraConfig.get().overrides.task])
-    try:
+    with exit_on_user_error():  # StartError (no CUDA device in mode=gpu, …): one line, exit 2
         record, path = run_checks(cfg, command)
-    except StartError as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
     width = max(len(name) for name in record["checks"])
     for name, check in record["checks"].items():
         print(f"{name:<{width}}  {check['status']:<7}  {check['wall_time_s'] or 0:>6.1f} s  {check['error'] or ''}")

@@ -24,9 +24,9 @@ from rich.progress import track
 
 from cyclesem.data.image_io import DatasetError, read_rgb
 from cyclesem.data.visualize import colorize, save_label_png, save_png
-from cyclesem.runtime.checkpoint import CheckpointError
 from cyclesem.runtime.config import CONF_DIR
 from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.errors import exit_on_user_error
 from cyclesem.runtime.inference import Preprocess, eval_resize, list_images, load_segmenter, predict_train_ids
 
 OUTPUTS = ("label_ids", "color", "overlay")
@@ -127,11 +127,8 @@ def predict(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
         predict(cfg)
-    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ Training runs find the same cache entry (same reference.* and data.*); see cycle
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import hydra
@@ -18,15 +17,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from cyclesem.data.image_io import DatasetError
-from cyclesem.method.reference_segmenter import (
-    RECORD_FILE,
-    ReferenceCacheError,
-    ensure_anchors,
-    ensure_reference,
-)
+from cyclesem.method.reference_segmenter import RECORD_FILE, ensure_anchors, ensure_reference
 from cyclesem.runtime.config import CONF_DIR, ReferenceConfig
+from cyclesem.runtime.console import quiet_library_noise
 from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.errors import exit_on_user_error
 
 
 def build_reference(cfg: DictConfig) -> dict[str, Any]:
@@ -65,11 +60,9 @@ def build_reference(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="reference")
 def main(cfg: DictConfig) -> dict[str, Any]:
-    try:
+    quiet_library_noise()
+    with exit_on_user_error():
         return build_reference(cfg)
-    except (ReferenceCacheError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
@@ -15,11 +14,12 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from rich.progress import track
 
-from cyclesem.data.image_io import DatasetError, read_rgb
+from cyclesem.data.image_io import read_rgb
 from cyclesem.data.visualize import save_png, to_uint8_image
 from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint
 from cyclesem.runtime.config import CONF_DIR
 from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.errors import exit_on_user_error
 from cyclesem.runtime.inference import list_images, translate
 
 
@@ -56,11 +56,8 @@ def stylize(cfg: DictConfig) -> list[Path]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="stylize")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
         stylize(cfg)
-    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.translation_score import TranslationReference
 from cyclesem.runtime.checkpoint import AtomicCheckpointIO
 from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint, scored_splits, validate
-from cyclesem.study.run_record import config_summary, environment_record, write_metrics
+from cyclesem.runtime.console import quiet_library_noise
+from cyclesem.runtime.errors import exit_on_user_error
+from cyclesem.study.run_record import config_summary, environment_record, portable_path, write_metrics
 from cyclesem.study.sweep import run_job
 
 
@@ -214,11 +216,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "status": "completed",
         "val": val,
         "test": test,
-        "best_checkpoint": best,
-        # which weights the test scores are of, on which images, and which images chose them
-        "test_checkpoint": f"best val/mIoU ({selected})" if selected else "last (no selection)",
-        "test_split": test_split if test else None,
-        "selection_split": selection_split if selected else None,
+        "best_checkpoint": best,  # this machine's files, for the commands run on them (a study record drops them)
+        # which weights the test scores are of, on which images, and which images chose them: what a study record
+        # keeps, so relative to the run directory and the repository
+        "test_checkpoint": f"best val/mIoU ({portable_path(selected, output_dir)})" if selected else "last (no selection)",
+        "test_split": portable_path(test_split) if test and test_split else None,
+        "selection_split": portable_path(selection_split) if selected and selection_split else None,
         "last_checkpoint": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
         **budget,  # equal across methods for one budget (global_step is not)
@@ -245,7 +248,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def main(cfg: DictConfig) -> dict[str, Any] | None:
-    return run_job(cfg, train)
+    quiet_library_noise()
+    with exit_on_user_error():
+        return run_job(cfg, train)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ translator (cyclesem, cyclegan), and all of them must have been trained on the s
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from cyclesem.method.module import CHECKPOINT_KEY
 from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
 from cyclesem.runtime.config import CONF_DIR
 from cyclesem.runtime.device import resolve_device
+from cyclesem.runtime.errors import exit_on_user_error
 from cyclesem.runtime.inference import translate
 from cyclesem.study.run_record import method_of
 
@@ -161,11 +161,8 @@ def translation_figure(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="translation_figure")
 def main(cfg: DictConfig) -> None:
-    try:
+    with exit_on_user_error():
         translation_figure(cfg)
-    except (CheckpointError, DatasetError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -54,11 +54,15 @@ def test_an_old_checkpoint_is_refused_with_the_command_that_converts_it(tmp_path
 
 def test_an_object_without_a_plain_form_is_named_and_nothing_is_written(tmp_path, capsys):
     torch.save({"state_dict": {"w": torch.ones(2)}, "meta": {"took": datetime.timedelta(hours=1)}}, tmp_path / "a.ckpt")
-    assert main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: meta.took is a datetime.timedelta, which has no plain form") and err.count("\n") == 1
     assert not (tmp_path / "b.ckpt").exists()
     (tmp_path / "b.ckpt").write_bytes(b"someone's file")
     torch.save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "plain.ckpt")
-    assert main([str(tmp_path / "plain.ckpt"), str(tmp_path / "b.ckpt")]) == 2  # never overwrites
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "plain.ckpt"), str(tmp_path / "b.ckpt")])
+    assert exit_.value.code == 2  # never overwrites
     assert "b.ckpt exists" in capsys.readouterr().err and (tmp_path / "b.ckpt").read_bytes() == b"someone's file"

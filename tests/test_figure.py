@@ -1,4 +1,4 @@
-"""The README's results figure: one row per sample, source | translation | perfect translation | target |
+"""The results figure (docs/results.md): one row per sample, source | translation | perfect translation | target |
 prediction | ground truth."""
 
 from __future__ import annotations

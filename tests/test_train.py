@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -258,7 +259,11 @@ def test_the_test_stage_scores_the_held_out_split_with_the_selected_checkpoint(t
 
     record = train(compose_train(["data.real_frac=0.5"], tmp_path, data_dir))
     assert record["test_split"].endswith("cityscapes/test") and record["selection_split"].endswith("cityscapes/val")
-    assert record["test_checkpoint"].startswith("best val/mIoU") and record["best_checkpoint"] in record["test_checkpoint"]
+    # the record names the checkpoint relative to the run directory and the splits by no machine's folders
+    best = Path(record["best_checkpoint"])
+    assert record["test_checkpoint"] == f"best val/mIoU ({best.relative_to(tmp_path).as_posix()})"
+    assert best.parent == tmp_path / "checkpoints"
+    assert not record["test_split"].startswith("/") and not record["selection_split"].startswith("/")
     assert record["train_batches"] == record["segmenter_updates"] == 2 * 4  # what fit ran, whichever epoch is tested
     checkpoint = load_checkpoint(record["best_checkpoint"])
     module = build_module(checkpoint).eval()

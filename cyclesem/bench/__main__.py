@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import platform
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -37,21 +36,12 @@ from cyclesem.bench.steps import BenchSettings, measure_variant, variant_named
 from cyclesem.report.tables import percent
 from cyclesem.runtime.config import CONF_DIR
 from cyclesem.runtime.device import resolve_device
-from cyclesem.study.run_record import environment_record
+from cyclesem.runtime.errors import exit_on_user_error
+from cyclesem.study.run_record import cpu_model, environment_record
 
 # what the issue checks (reported, not enforced)
 JOINT_OVER_NAIVE_MAX = 0.9  # joint step seconds ≤ 0.9 × naive step seconds
 JOINT_MATMUL_FRACTION_MIN = 0.75  # joint step GFLOP/s ≥ 75 % of the measured matmul GFLOP/s
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def matmul_gflops(size: int, dtype: torch.dtype, device: torch.device, repeats: int = 5, warmup: int = 2) -> float:
@@ -201,11 +191,8 @@ def _measure(cfg: DictConfig, settings: BenchSettings, names: list[str], device:
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="bench")
 def main(cfg: DictConfig) -> dict[str, Any]:
     output = Path(cfg.output) if cfg.output else Path(HydraConfig.get().runtime.output_dir) / "bench.json"
-    try:
+    with exit_on_user_error():  # bad knobs: a variant name, precision, sizes the networks cannot take
         return benchmark(cfg, output)
-    except ValueError as err:  # bad knobs: a variant name, precision, sizes the networks cannot take
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def stylized_loss_weight(loss: LossWeights, real_frac: float, progress: float = 
 
 @dataclass
 class MethodOptions:
-    """``model.*`` apart from the networks and optimizers (see README, Configuration)."""
+    """``model.*`` apart from the networks and optimizers (every key: docs/configuration.md#model)."""
 
     style_transfer: bool = True  # false: the baseline (no generators or discriminators are built)
     loss: LossWeights = field(default_factory=LossWeights)

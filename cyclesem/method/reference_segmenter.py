@@ -61,7 +61,7 @@ _TRAINED_KEYS = ("segmenter", "optimizer", "batches", "batch_size", "class_weigh
 _LOADED_KEYS = ("segmenter", "prefix")
 
 
-class ReferenceCacheError(RuntimeError):
+class ReferenceCacheError(ValueError):
     """A cached reference file that cannot be read or does not match the inputs its directory is keyed by."""
 
 

@@ -8,7 +8,7 @@ translated image depends only on itself, never on the batch it came in.
 That norm also makes the plain network blind to an image's global brightness and colour cast: instance norm
 removes any per-channel gain and offset of its input, and every path from input to output passes through one,
 so ``G(a·x + c) = G(x)``. Two options beside the CycleGAN layout (``conf/scale/synthetic.yaml`` turns both
-on; see README "Translation quality" for their measured effect):
+on; see docs/results.md#translation-quality for their measured effect):
 
 - ``input_skip=True``: the last 7x7 conv also sees the raw input image, so absolute colours and fine
   detail reach the output directly and the network learns a correction of the input instead of re-drawing it;

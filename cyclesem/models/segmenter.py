@@ -15,6 +15,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -215,17 +216,46 @@ def _check_one_source(weights_path: str | None, backbone_weights_path: str | Non
         )
 
 
-class DeepLabV3(nn.Module):
-    """torchvision DeepLabV3-ResNet50 (output stride 8, no aux head), randomly initialised unless a path is given.
+class TorchvisionSegmenter(nn.Module):
+    """A torchvision segmentation network's ``backbone`` and ``classifier`` registered directly, so this module's
+    state_dict keys equal torchvision's and its released files load as they are; randomly initialised unless a
+    path is given (``weights_path``: the whole network; ``backbone_weights_path``: an ImageNet backbone, read
+    with ``backbone_file``'s ``load_weights`` arguments). Logits come back at the input size."""
 
-    The torchvision model's children are registered directly, so this module's
-    state_dict keys equal torchvision's (``backbone.*``, ``classifier.*``) and
+    backbone_file: Mapping[str, Any] = {}  # load_weights arguments for an ImageNet backbone file
+    network_file: Mapping[str, Any] = {}  # ... and for a whole-network file
+
+    def __init__(self, net: nn.Module, weights_path: str | None, backbone_weights_path: str | None) -> None:
+        super().__init__()
+        _check_one_source(weights_path, backbone_weights_path)
+        self.backbone = net.backbone
+        self.classifier = net.classifier
+        if backbone_weights_path is not None:
+            load_weights(self.backbone, backbone_weights_path, **self.backbone_file)
+        if weights_path is not None:
+            load_weights(self, weights_path, **self.network_file)
+
+    def features(self, image: torch.Tensor) -> Any:
+        """What the classifier reads, from the backbone's output."""
+        return self.backbone(image)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        logits = self.classifier(self.features(image))  # (B, num_classes, H/8, W/8)
+        # (B, num_classes, H, W)
+        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class DeepLabV3(TorchvisionSegmenter):
+    """torchvision DeepLabV3-ResNet50 (output stride 8, no aux head).
+
     torchvision's released files load as they are (their ``aux_classifier.*`` is skipped).
     ``backbone_weights_path``: an ImageNet ResNet-50 state_dict (``fc.*`` is skipped).
     ImageNet backbones expect ImageNet-normalised inputs.
     """
 
     head_prefixes = ("classifier.4.",)  # the final 1x1 conv of DeepLabHead
+    backbone_file = {"skip_prefixes": ("fc.",)}
+    network_file = {"skip_prefixes": ("aux_classifier.",)}
 
     def __init__(
         self,
@@ -234,31 +264,23 @@ class DeepLabV3(nn.Module):
         weights_path: str | None = None,
         backbone_weights_path: str | None = None,
     ) -> None:
-        super().__init__()
-        _check_one_source(weights_path, backbone_weights_path)
         net = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=num_classes, aux_loss=False)
-        self.backbone = net.backbone
-        self.classifier = net.classifier
-        if backbone_weights_path is not None:
-            load_weights(self.backbone, backbone_weights_path, skip_prefixes=("fc.",))
-        if weights_path is not None:
-            load_weights(self, weights_path, skip_prefixes=("aux_classifier.",))
+        super().__init__(net, weights_path, backbone_weights_path)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        features = self.backbone(image)["out"]  # (B, 2048, H/8, W/8)
-        logits = self.classifier(features)  # (B, num_classes, H/8, W/8)
-        # (B, num_classes, H, W)
-        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    def features(self, image: torch.Tensor) -> torch.Tensor:
+        return self.backbone(image)["out"]  # (B, 2048, H/8, W/8)
 
 
-class LRASPP(nn.Module):
-    """torchvision LR-ASPP-MobileNetV3-Large, randomly initialised unless a path is given.
+class LRASPP(TorchvisionSegmenter):
+    """torchvision LR-ASPP-MobileNetV3-Large; its classifier reads the backbone's
+    {"low": (B, 40, H/8, W/8), "high": (B, 960, H/16, W/16)} as it is.
 
-    State_dict keys equal torchvision's. ``backbone_weights_path``: an ImageNet
-    MobileNetV3-Large state_dict; its ``features.*`` feed the backbone, the rest is ignored.
+    ``backbone_weights_path``: an ImageNet MobileNetV3-Large state_dict; its ``features.*`` feed the backbone,
+    the rest is ignored.
     """
 
     head_prefixes = ("classifier.low_classifier.", "classifier.high_classifier.")
+    backbone_file = {"prefix": "features."}
 
     def __init__(
         self,
@@ -267,18 +289,5 @@ class LRASPP(nn.Module):
         weights_path: str | None = None,
         backbone_weights_path: str | None = None,
     ) -> None:
-        super().__init__()
-        _check_one_source(weights_path, backbone_weights_path)
         net = lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=num_classes)
-        self.backbone = net.backbone
-        self.classifier = net.classifier
-        if backbone_weights_path is not None:
-            load_weights(self.backbone, backbone_weights_path, prefix="features.")
-        if weights_path is not None:
-            load_weights(self, weights_path)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        features = self.backbone(image)  # {"low": (B, 40, H/8, W/8), "high": (B, 960, H/16, W/16)}
-        logits = self.classifier(features)  # (B, num_classes, H/8, W/8)
-        # (B, num_classes, H, W)
-        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        super().__init__(net, weights_path, backbone_weights_path)

@@ -15,7 +15,7 @@ data-efficiency estimate with a bootstrap CI over seeds, or "not reached" / "not
 written into the first folder); a job record in two folders is an error. --group-by reads each field from the
 record, else from its overrides (``model.loss.seg_source_rule=anneal`` → anneal), else the default
 (MethodOptions for model options, conf/data/ for data settings): the main study's records, run with the
-defaults, form the control arm of each open question (README "Open questions"):
+defaults, form the control arm of each open question (docs/study.md#extending-a-study-the-open-questions):
 
     # 1. the stylized images' CE weight: anneal / labelled_share against the study's constant
     python -m cyclesem.train -m +experiment=real_frac_study method=cyclesem data.real_frac=0.1,0.3 seed=0,1,2 \
@@ -56,8 +56,8 @@ from pathlib import Path
 
 from cyclesem.report.ratio import RatioSpec
 from cyclesem.report.tables import HEADLINE
-from cyclesem.report.types import ReportError
 from cyclesem.report.write import write_report
+from cyclesem.runtime.errors import exit_on_user_error
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -105,13 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="start an offline W&B run (group = sweep name) if none is active, and log the report")
     logging.add_argument("--no-wandb", dest="use_wandb", action="store_false", help="never touch W&B")
     args = parser.parse_args(argv)
-    try:
+    with exit_on_user_error():
         write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
                      group_by=args.group_by, use_wandb=args.use_wandb, include=args.include,
                      compare=args.compare, ratios=args.ratio)
-    except ReportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     return 0
 
 

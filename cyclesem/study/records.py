@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cyclesem.study.run_record import portable_override
+
 # overrides that say where or how a job runs, not what it computes: not part of a job's identity (a dataset's folder
 # too, data.<side>.root=...: the same study resumes on a machine that keeps GTA5 or Cityscapes elsewhere)
 _NOT_IDENTITY = re.compile(
@@ -71,7 +73,8 @@ def write_record(study_dir: str | os.PathLike, key: str, record: Mapping[str, An
     path.parent.mkdir(parents=True, exist_ok=True)
     small = {k: v for k, v in record.items() if k not in ("config", "best_checkpoint", "last_checkpoint", "wandb_dir")}
     tmp = path.with_suffix(f".json.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"job": key, "overrides": list(overrides), **small}, indent=1, sort_keys=True,
+    overrides = [portable_override(o) for o in overrides]  # paths.data_dir=/home/… names only this machine
+    tmp.write_text(json.dumps({"job": key, "overrides": overrides, **small}, indent=1, sort_keys=True,
                               default=str) + "\n")
     os.replace(tmp, path)
     return path

@@ -20,6 +20,10 @@ from cyclesem.data.synthetic.pair import rendering_digest
 from cyclesem.method.options import MethodOptions, SemanticClassifier
 
 PACKAGES = ("cyclesem", "torch", "torchvision", "lightning", "hydra-core", "torchmetrics", "albumentations", "wandb")
+REPOSITORY = Path(__file__).resolve().parents[2]  # the checkout this package runs from (conf/ lies beside it)
+# the folders a user names by environment variable (conf/paths, conf/data/gta5_cityscapes.yaml), for paths
+# outside the repository
+DATA_ROOT_VARIABLES = ("CYCLESEM_DATA_DIR", "GTA5_ROOT", "CITYSCAPES_ROOT")
 
 
 def _choice(group: str) -> str | None:
@@ -134,6 +138,31 @@ def environment_record(seed: int) -> dict[str, Any]:
         except PackageNotFoundError:
             versions[name] = None
     return {"seed": int(seed), "versions": versions, "git_commit": git_commit(), "machine": machine_record()}
+
+
+def portable_path(path: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> str:
+    """A path as a record stores it, so that no record names a machine's folders: relative to the run directory
+    when inside it (a checkpoint), else to the repository (the synthetic pair under data/, a study folder), else
+    to the environment variable that names its dataset ($CITYSCAPES_ROOT/val), else only its last three parts
+    (.../synthetic_pavement0.3/cityscapes/val: the dataset's folders and the split). A relative path is kept:
+    it is relative to the directory the command ran in, the repository for every documented command."""
+    if not os.path.isabs(path):
+        return Path(path).as_posix()
+    path = Path(os.path.normpath(path))
+    for base in ([Path(os.path.normpath(run_dir))] if run_dir is not None else []) + [REPOSITORY]:
+        if path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    for variable in DATA_ROOT_VARIABLES:
+        root = os.environ.get(variable)
+        if root and os.path.isabs(root) and path.is_relative_to(os.path.normpath(root)):
+            return Path(f"${variable}", path.relative_to(os.path.normpath(root))).as_posix()
+    return Path("...", *path.parts[-3:]).as_posix()
+
+
+def portable_override(override: str) -> str:
+    """``key=/an/absolute/path`` as ``key=<portable_path>``; any other override as it is."""
+    key, sep, value = override.partition("=")
+    return f"{key}={portable_path(value)}" if sep and os.path.isabs(value) else override
 
 
 def write_metrics(output_dir: Path, record: dict[str, Any], filename: str = "metrics.json") -> Path:

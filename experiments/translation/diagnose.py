@@ -38,6 +38,7 @@ from cyclesem.method.image_pool import ImagePool
 from cyclesem.method.losses import cycle_loss, discriminator_loss, gan_loss, identity_loss
 from cyclesem.models.discriminator import PatchDiscriminator
 from cyclesem.models.generator import ResnetGenerator
+from cyclesem.study.run_record import portable_path
 
 ARCHS = {  # --arch: ResnetGenerator options
     "plain": {},
@@ -173,7 +174,8 @@ def main() -> None:
                   f"t {time.time() - started:.0f}s", flush=True)
             panel([paired_src, translated, paired, real_targets], out / f"{a.name}_{step}.png")
     torch.save(g_s2t.state_dict(), out / f"{a.name}_gs.pt")
-    (out / f"{a.name}.json").write_text(json.dumps({"args": vars(a), "history": history}, indent=1))
+    args = {**vars(a), "out": portable_path(a.out)}  # the record names no machine's folders
+    (out / f"{a.name}.json").write_text(json.dumps({"args": args, "history": history}, indent=1))
 
 
 if __name__ == "__main__":

@@ -131,7 +131,9 @@ def test_compare_adds_a_second_arms_paired_difference(tmp_path: Path, capsys: py
 
     # a group name nobody has, or a malformed pair: one clear error, exit 2, the written report left as it was
     before = (question / "summary.md").read_text()
-    assert main([*args, "--compare", "baseline/none:oracle/median"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--compare", "baseline/none:oracle/median"])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "no group is named 'oracle/median'" in err and "baseline/median, baseline/none, cyclesem/median" in err
     with pytest.raises(SystemExit) as exit_:
@@ -147,7 +149,9 @@ def test_duplicate_record_key_in_two_folders_is_an_error(folders: tuple[Path, Pa
     with pytest.raises(ReportError) as err:
         collect(question, "method", [main_study])
     assert str(copy) in str(err.value) and str(main_study / "runs" / copy.name) in str(err.value)
-    assert main([str(question), "--include", str(main_study), "--no-wandb"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main([str(question), "--include", str(main_study), "--no-wandb"])
+    assert exit_.value.code == 2
     assert "is in two folders" in capsys.readouterr().err
     assert not (question / "summary.md").exists()  # nothing written
     with pytest.raises(ReportError, match="holds no job records"):

@@ -291,11 +291,15 @@ def test_wandb_flag_logs_through_the_real_api(sweep: Path, monkeypatch: pytest.M
 
 
 def test_main_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main([str(tmp_path / "nope")]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "nope")])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope does not exist" in err
     (tmp_path / "empty" / "not_a_job").mkdir(parents=True)
-    assert main([str(tmp_path / "empty"), "--no-wandb"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "empty"), "--no-wandb"])
+    assert exit_.value.code == 2
     assert "holds no job directories" in capsys.readouterr().err
 
 
