@@ -94,13 +94,22 @@ def module_file(module: str) -> Path:
 
 
 def module_name(module: str) -> str:
-    """The module whose main() ``python -m <module>`` runs: a package runs its __main__."""
-    return f"{module}.__main__" if module_file(module).name == "__main__.py" else module
+    """The module that defines the main() ``python -m <module>`` runs: a package runs its __main__, which may
+    import main from a module beside it (``from cyclesem.data.synthetic.pair import main``)."""
+    name = f"{module}.__main__" if module_file(module).name == "__main__.py" else module
+    tree = ast.parse(module_file(module).read_text())
+    if any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body):
+        return name
+    imported = [n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module
+                and any(alias.name == "main" for alias in n.names)]
+    assert imported, f"{module} has no main()"
+    return imported[0]
 
 
 def hydra_config_name(module: str) -> str | None:
     """The config a module's ``main`` composes (``@hydra.main(config_name=...)``), None for a plain main."""
-    tree = ast.parse(module_file(module).read_text())
+    source = REPO / Path(*module_name(module).split(".")).with_suffix(".py")
+    tree = ast.parse(source.read_text())
     main = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"), None)
     assert main is not None, f"{module} has no main()"
     for decorator in main.decorator_list:
