@@ -66,7 +66,7 @@ def test_every_loader_refuses_a_file_holding_code_unread(payload, payloads, tmp_
 
 def test_a_resume_through_lightning_is_weights_only(payloads, tmp_path, data_dir):
     """train() with the pre-flight check bypassed: Lightning's own load of ckpt_path refuses the file."""
-    cfg = compose_train([f"ckpt_path={payloads['nested']}"], tmp_path / "run", data_dir)
+    cfg = compose_train([f"ckpt_path={payloads['nested']}", "reference=none"], tmp_path / "run", data_dir)
     with pytest.raises(UnsafeCheckpointError, match="nested.ckpt holds objects other than weights"):
         train(cfg)
 
