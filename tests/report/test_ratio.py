@@ -101,7 +101,9 @@ def test_a_malformed_ratio_is_refused(text: str, capsys: pytest.CaptureFixture[s
 def test_a_ratio_no_setting_has_names_the_groups(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = tmp_path / "calibration"
     write_record(study, "baseline", 0.0, 0, 0.1, 0.0)
-    assert main([str(study), *RATIO]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # the commands' entry wrapper: one line, exit 2
+        main([str(study), *RATIO])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "--ratio baseline@0:target_only@1: no setting has mIoU scores for both" in err
     assert "the groups are baseline/0.0@0" in err and not (study / "ratio.csv").exists()
