@@ -16,27 +16,34 @@ from hydra.types import RunMode
 from cyclesem.data.prepare import main as prepare_main
 from cyclesem.study.dry_run import dry_run
 from tests.conftest import CONF_DIR, REPO
+from tests.data.conftest import write_cityscapes_pair, write_gta5_pair
 
 # gta5_study's cost table (conf/experiment/gta5_study.yaml): seconds per batch on one GPU
 TABLE = {"cyclesem": 0.053, "cyclegan": 0.049, "baseline": 0.018, "target_only": 0.009}
 
 
+N = 40  # the smallest labelled set in which 2.5 % is a real image (round(0.025 · 40) = 1): a CycleGAN needs one
+
+
 @pytest.fixture
 def study_overrides(tmp_path, gta5_root, cityscapes_root) -> list[str]:
-    """gta5_study on the fixtures, after the recipe's first step wrote the clean GTA5 split. N = 3 (the fixtures hold
-    3 pairs a domain); records, sweep and reference cache under tmp_path."""
+    """gta5_study on the real-layout fixtures grown to N pairs a domain, after the recipe's first step wrote the clean
+    GTA5 split; records, sweep and reference cache under tmp_path."""
+    for index in range(4, N + 1):
+        write_gta5_pair(gta5_root, f"{index:05d}", seed=index)
+        write_cityscapes_pair(cityscapes_root, "train", "bremen", f"{index:06d}_000019", seed=index)
     assert prepare_main(["gta5", str(gta5_root), "--workers", "1"]) == 0
-    assert (gta5_root / "split_clean.txt").is_file()
+    assert len((gta5_root / "split_clean.txt").read_text().split()) > N  # N names and the header
     return ["+experiment=gta5_study", f"data.source.root={gta5_root}", f"data.target_train.root={cityscapes_root}",
-            "data.num_labeled=3", f"study.dir={tmp_path / 'study'}", f"paths.data_dir={tmp_path / 'data'}",
+            f"data.num_labeled={N}", f"study.dir={tmp_path / 'study'}", f"paths.data_dir={tmp_path / 'data'}",
             f"hydra.sweep.dir={tmp_path / 'sweep'}", "study.dry_run=true"]
 
 
 def test_dry_run_of_the_gta5_study_checks_every_job_and_prints_its_gpu_hours(study_overrides, tmp_path, capsys):
     """93 jobs of the 108 in the sweep (baseline 9 fractions, target_only 8, cyclesem and cyclegan 7, × 3 seeds), each
-    of 100 epochs × ceil(3 / 1) = 300 batches; GPU-hours from the preset's table, 32 jobs at a time (the Slurm
+    of 100 epochs × ceil(N / 1) = 4000 batches; GPU-hours from the preset's table, 32 jobs at a time (the Slurm
     array's parallelism). One record already there: that job counts as done."""
-    done = "data.num_labeled=3,data.real_frac=0.1,experiment=gta5_study,method=baseline,seed=0"  # no root in it
+    done = f"data.num_labeled={N},data.real_frac=0.1,experiment=gta5_study,method=baseline,seed=0"  # no root in it
     (tmp_path / "study" / "runs").mkdir(parents=True)
     (tmp_path / "study" / "runs" / f"{done}.json").write_text('{"status": "completed", "test": {"mIoU": 0.5}}')
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -48,10 +55,10 @@ def test_dry_run_of_the_gta5_study_checks_every_job_and_prints_its_gpu_hours(stu
     assert f"dry run of {tmp_path / 'sweep'}: 93 jobs (of 108 in the sweep), 1 done already, 92 to run" in out
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split()
             and line.split()[0] in (*TABLE, "total")}
-    hours = {m: 300 * TABLE[m] / 3600 for m in TABLE}  # one job's GPU-hours
-    assert rows["cyclesem"] == ["21", "300", "0.053", f"{21 * hours['cyclesem']:.1f}"]
-    assert rows["baseline"] == ["26", "300", "0.018", f"{26 * hours['baseline']:.1f}"]  # 27 less the done one
-    assert rows["target_only"][:3] == ["24", "300", "0.009"] and rows["cyclegan"][:3] == ["21", "300", "0.049"]
+    hours = {m: 100 * N * TABLE[m] / 3600 for m in TABLE}  # one job's GPU-hours
+    assert rows["cyclesem"] == ["21", "4,000", "0.053", f"{21 * hours['cyclesem']:.1f}"]
+    assert rows["baseline"] == ["26", "4,000", "0.018", f"{26 * hours['baseline']:.1f}"]  # 27 less the done one
+    assert rows["target_only"][:3] == ["24", "4,000", "0.009"] and rows["cyclegan"][:3] == ["21", "4,000", "0.049"]
     total = 21 * hours["cyclesem"] + 21 * hours["cyclegan"] + 26 * hours["baseline"] + 24 * hours["target_only"]
     assert rows["total"][:2] == ["92", f"{total:.1f}"] and "with 32 at a time" in out
     assert f"translation reference: not built yet in {tmp_path / 'data' / 'reference'}" in out
@@ -75,7 +82,7 @@ def test_a_broken_path_in_one_job_is_named_with_the_job_before_anything_runs(stu
     assert "dry run FAILED: 1 of 2 jobs would stop before training" in proc.stdout, proc.stdout
     problems = [line for line in proc.stdout.splitlines() if line.startswith("  job ")]
     assert len(problems) == 1 and "method=baseline" in problems[0], problems
-    assert problems[0].startswith("  job data.num_labeled=3,data.real_frac=0.1,data.source.split_file=_tmp_")
+    assert problems[0].startswith(f"  job data.num_labeled={N},data.real_frac=0.1,data.source.split_file=_tmp_")
     assert problems[0].split(": ", 1)[0].endswith("_nowhere_split_clean.txt,experiment=gta5_study,method=baseline,seed=0")
     assert f"data.source.split_file={missing}: GTA5 split file {missing} does not exist" in problems[0]
     assert "Traceback" not in proc.stderr

@@ -14,6 +14,7 @@ import torch
 
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.runtime.config import ConfigError
+from cyclesem.study.run_record import portable_path
 from cyclesem.train import build, train
 from tests.conftest import REPO, compose_config, compose_train, epoch_values_from_csv, real_layout_overrides
 
@@ -367,6 +368,6 @@ def test_real_layout_run_scores_cityscapes_val_with_no_checkpoint_selected_on_it
     train(cfg)
     record = read_metrics(run_dir)
     assert record["status"] == "completed" and record["train_batches"] == 3
-    assert record["test_split"] == f"{cityscapes_root}/val" and record["selection_split"] is None
+    assert record["test_split"] == portable_path(f"{cityscapes_root}/val") and record["selection_split"] is None
     assert record["test_checkpoint"] == "last (no selection)" and record["val"] == {}  # no validation at all
     assert {"mIoU", "fwIoU"} <= set(record["test"])

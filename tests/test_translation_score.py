@@ -33,6 +33,7 @@ from cyclesem.method.translation_score import TranslationReference, translation_
 from cyclesem.models.segmenter import UNet
 from cyclesem.models.weights_file import UnsafeCheckpointError
 from cyclesem.runtime.config import ReferenceConfig
+from cyclesem.study.run_record import portable_path
 from tests.conftest import compose_config, compose_train
 from tests.payload_helpers import write_payload
 
@@ -369,4 +370,4 @@ def test_gta5_reference_is_one_command_on_cityscapes_train_and_a_study_job_score
     assert anchor["images"] == 3 and "ceiling" not in anchor
     assert used["key"] == record["key"] and used["ceiling"] is None and used["floor"] == anchor["floor"]
     assert 0.0 <= result["test"]["translation_score"] <= 1.0 and "translation_gain" not in result["test"]
-    assert result["selection_split"] is None and result["test_split"] == f"{cityscapes_root}/val"
+    assert result["selection_split"] is None and result["test_split"] == portable_path(f"{cityscapes_root}/val")
