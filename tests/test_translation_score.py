@@ -278,7 +278,7 @@ def test_training_run_records_translation_score_and_keeps_the_reference_out_of_c
     with torch.no_grad():
         translated = [segmenter(generator(item["source_image"][None])).argmax(1)[0].numpy() for item in items]
         raw = [segmenter(item["source_image"][None]).argmax(1)[0].numpy() for item in items]
-    assert len(items) == 4 and record["test_checkpoint"] == f"best val/mIoU ({record['best_checkpoint']})"
+    assert len(items) == 4 and record["test_checkpoint"] == f"best val/mIoU (checkpoints/{Path(record['best_checkpoint']).name})"
     assert record["test"]["translation_score"] == pytest.approx(miou_by_hand(translated, labels), abs=1e-6)
     assert reference["floor"] == pytest.approx(miou_by_hand(raw, labels), abs=1e-6)
 
