@@ -11,6 +11,11 @@ A checkpoint holds, for every rank, its pools, its noise generator's state and i
 (`rng_states`): `gather_from_ranks` collects them on every rank (Lightning builds a checkpoint on all ranks and
 writes rank 0's), and a resume on the same number of ranks gives each rank back its own. What is not exact:
 
+- the global RNG states are restored, but the data loaders draw their base seeds from them whenever an iterator
+  starts, also between the restore and the first resumed batch, so they do not continue where an uninterrupted
+  run has them (nothing in training draws from them: the data order, augmentations, pools and noise have their
+  own generators, and the weights of a resumed run are bit-identical, tests/test_faults.py);
+
 - a resume on another number of ranks: rank r takes the saved rank r's streams when there is one; ranks beyond
   the saved count keep fresh streams (the warning says so);
 - a checkpoint written before the streams were per rank (one ``pools`` / ``rng`` entry, rank 0's): every rank
