@@ -11,11 +11,13 @@ A checkpoint holds, for every rank, its pools, its noise generator's state and i
 (`rng_states`): `gather_from_ranks` collects them on every rank (Lightning builds a checkpoint on all ranks and
 writes rank 0's), and a resume on the same number of ranks gives each rank back its own. What is not exact:
 
-- the global RNG states are restored, but the data loaders draw their base seeds from them whenever an iterator
-  starts, also between the restore and the first resumed batch, so they do not continue where an uninterrupted
-  run has them (nothing in training draws from them: the data order, augmentations, pools and noise have their
-  own generators, and the weights of a resumed run are bit-identical, tests/test_faults.py);
-
+- the process's global RNG states are restored, then drawn from before the first resumed batch: Lightning's
+  ``fit_loop.setup_data`` starts the training loaders' iterators, and each PyTorch DataLoader without a
+  ``generator`` draws its base seed from the global torch generator (one draw per loader, source and target;
+  the uninterrupted run drew them at the start of the epoch, before the checkpoint). So a resumed run's global
+  stream runs that many draws ahead, on every rank. Nothing in training draws from it (the data order,
+  augmentations, pools and noise have their own generators), and a resumed run's weights are bit-identical
+  (tests/test_faults.py). Giving the loaders their own generators would make it exact;
 - a resume on another number of ranks: rank r takes the saved rank r's streams when there is one; ranks beyond
   the saved count keep fresh streams (the warning says so);
 - a checkpoint written before the streams were per rank (one ``pools`` / ``rng`` entry, rank 0's): every rank
