@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,6 +46,7 @@ from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import NUM_CLASSES
 from cyclesem.data.paired import PairedImages
 from cyclesem.data.resumable import EpochSampler, SeededSamples
+from cyclesem.method.cache_files import atomic_write, command_line, plain, read_record, write_json
 from cyclesem.method.losses import class_weights_from_counts
 from cyclesem.method.metrics import SegmentationMetrics
 from cyclesem.method.pretrain import pretrain_classifier
@@ -76,11 +75,6 @@ class CachedReference:
 
 
 # ----------------------------------------------------------------- the key
-def _plain(node: Any) -> Any:
-    """A JSON round trip: what reference.json will hold (tuples → lists, numbers as JSON writes them)."""
-    return json.loads(json.dumps(node, sort_keys=True, default=str))
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -97,22 +91,32 @@ def key_inputs(spec: Mapping[str, Any]) -> dict[str, Any]:
             raise FileNotFoundError(f"reference.checkpoint={checkpoint} does not exist: expected a segmenter trained "
                                     "on the target train split (a state_dict file or a cyclesem checkpoint)")
         own = {k: spec.get(k, "") for k in _LOADED_KEYS}
-        return _plain({"checkpoint_sha256": _sha256(checkpoint), "reference": own})
+        return plain({"checkpoint_sha256": _sha256(checkpoint), "reference": own})
     own = {k: spec[k] for k in _TRAINED_KEYS}
     own["train_set"] = {k: v for k, v in own["train_set"].items() if k != "root"}
     own["class_weights"] = str(getattr(own["class_weights"], "value", own["class_weights"]))
     if spec.get("pair_manifest") is None:  # real data: the train images, by name
-        names = sorted(_train_set(spec).names)
-        images = {"count": len(names), "names_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
-        return _plain({"train_images": images, "reference": own})
-    manifest_path = Path(spec["pair_manifest"]).expanduser()
+        return plain({"train_images": image_names(_train_set(spec)), "reference": own})
+    pair = pair_identity(spec["pair_manifest"], "reference.pair_manifest", ReferenceCacheError)
+    return plain({"pair": pair, "reference": own})
+
+
+def pair_identity(manifest: str | Path, key: str, error: type[Exception]) -> dict[str, Any]:
+    """What a cache keyed by the synthetic pair hashes of it: its VERSION and render parameters, from the
+    ``manifest.json`` the config `key` names; `error` (naming `key`) when that is not a pair's manifest."""
+    manifest_path = Path(manifest).expanduser()
     try:
-        manifest = json.loads(manifest_path.read_text())
-        pair = {"version": manifest["version"], "params": manifest["params"]}
+        content = json.loads(manifest_path.read_text())
+        return {"version": content["version"], "params": content["params"]}
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ReferenceCacheError(f"reference.pair_manifest={manifest_path} is not a synthetic pair's manifest "
-                                  f"({type(err).__name__}: {err}): render the pair first") from None
-    return _plain({"pair": pair, "reference": own})
+        raise error(f"{key}={manifest_path} is not a synthetic pair's manifest ({type(err).__name__}: {err}): "
+                    "render the pair first") from None
+
+
+def image_names(dataset: Dataset) -> dict[str, Any]:
+    """What a cache keyed by a real dataset hashes of it: how many images and their sorted names."""
+    names = sorted(dataset.names)
+    return {"count": len(names), "names_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest()}
 
 
 def _train_set(spec: Mapping[str, Any]) -> Dataset:
@@ -128,34 +132,15 @@ def reference_key(inputs: Mapping[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------- files
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _write_record(directory: Path, record: dict[str, Any]) -> None:
-    _atomic_write(directory / RECORD_FILE, lambda f: f.write(json.dumps(record, indent=2).encode()))
+    write_json(directory / RECORD_FILE, record)
 
 
 def _read_record(directory: Path, key: str, inputs: dict[str, Any]) -> dict[str, Any] | None:
     """reference.json of a complete entry; None when the directory holds none (never built, or interrupted)."""
     path = directory / RECORD_FILE
-    if not path.exists():
-        return None
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise ReferenceCacheError(f"cached reference {path} is unreadable ({type(err).__name__}: {err}): delete "
-                                  f"{directory} to rebuild it") from None
-    if not isinstance(record, dict) or record.get("key") != key or record.get("key_inputs") != inputs:
+    record = read_record(path, "reference", ReferenceCacheError)
+    if record is not None and (record.get("key") != key or record.get("key_inputs") != inputs):
         raise ReferenceCacheError(f"cached reference {path} was written for other inputs than its key {key} "
                                   f"names: delete {directory} to rebuild it")
     return record
@@ -214,7 +199,7 @@ def train_reference(spec: Mapping[str, Any], device: torch.device) -> tuple[nn.M
                                  class_weight=class_weight, accelerator=device.type,
                                  devices=[device.index] if device.index is not None else 1)
     wall_time = time.time() - started
-    training = {"command": _command(), "wall_time_s": round(wall_time, 1),
+    training = {"command": command_line(), "wall_time_s": round(wall_time, 1),
                 "device": str(device), "threads": torch.get_num_threads(), "train_images": len(train_set),
                 "batches": batches, "mean_loss": round(losses[0], 4) if losses else None,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -224,16 +209,6 @@ def train_reference(spec: Mapping[str, Any], device: torch.device) -> tuple[nn.M
         training.update(val_images=len(val_set), val_mIoU=round(scores["mIoU"], 4),
                         val_fwIoU=round(scores["fwIoU"], 4))
     return segmenter, training
-
-
-def _command() -> str:
-    """This process's command line, as ``python -m cyclesem.<app> ...`` for the package's entry points."""
-    script = Path(sys.argv[0]).resolve()
-    try:
-        head = "python -m " + ".".join(script.relative_to(Path(__file__).resolve().parents[2]).with_suffix("").parts)
-    except ValueError:
-        head = script.name
-    return " ".join([head, *sys.argv[1:]])
 
 
 def ensure_reference(spec: Mapping[str, Any], device: torch.device, *, train: bool = True) -> CachedReference | None:
@@ -261,7 +236,7 @@ def ensure_reference(spec: Mapping[str, Any], device: torch.device, *, train: bo
                 else:
                     trained, record["training"] = train_reference(spec, device)
                     state = trained.state_dict()
-                    _atomic_write(directory / WEIGHTS_FILE, lambda f: torch.save(state, f))
+                    atomic_write(directory / WEIGHTS_FILE, lambda f: torch.save(state, f))
                 _write_record(directory, record)  # last: marks the entry complete
     segmenter = trained if trained is not None else loaded
     if segmenter is None:
