@@ -30,7 +30,7 @@ from cyclesem.method.module import CycleSemModule
 from cyclesem.method.options import ClassWeighting, MethodOptions, SemanticClassifier, stylized_loss_weight
 from cyclesem.method.pretrain import pretrain_classifier
 from cyclesem.method.reference_segmenter import translation_reference
-from cyclesem.method.translation_score import TranslationReference
+from cyclesem.method.translation_score import MIN_GAIN_SPAN, TranslationReference
 from cyclesem.runtime.checkpoint import AtomicCheckpointIO
 from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint, scored_splits, validate
 from cyclesem.runtime.console import quiet_library_noise
@@ -111,6 +111,12 @@ def paired_set_reference(cfg: DictConfig, datamodule: DomainMixDataModule,
             rank_zero_warn(f"translation reference {reference.key}: its ceiling ({reference.ceiling:.4f}) is not above "
                            f"its floor ({reference.floor:.4f}), so no translation_gain is logged: give it a larger "
                            "reference.batches")
+        elif reference.has_gain and not reference.gain_meaningful:
+            rank_zero_warn(f"translation reference {reference.key}: ceiling - floor = {reference.ceiling:.4f} - "
+                           f"{reference.floor:.4f} is below {MIN_GAIN_SPAN}, so translation_gain is not meaningful (the "
+                           "reference reads the raw source images almost as well as the target-style renders: a "
+                           "small domain gap, or a weak reference): read translation_score against floor and "
+                           "ceiling instead")
     return reference
 
 
@@ -228,9 +234,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_time_s": round(time.time() - started, 1),
         "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
         "wandb_dir": wandb_dir,
-        # the translation score's reference: its cache key and anchors (None: no translation score)
+        # the translation score's reference: its cache key and anchors (None: no translation score); the gain is
+        # flagged when ceiling − floor is too small for it to mean anything (translation_score.MIN_GAIN_SPAN)
         "translation_reference": None if model.reference is None else {
-            "key": model.reference.key, "floor": model.reference.floor, "ceiling": model.reference.ceiling},
+            "key": model.reference.key, "floor": model.reference.floor, "ceiling": model.reference.ceiling,
+            "gain_meaningful": model.reference.gain_meaningful, "min_gain_span": MIN_GAIN_SPAN},
         **config_summary(cfg),
         **environment_record(cfg.seed),
     }

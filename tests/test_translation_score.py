@@ -29,7 +29,12 @@ from cyclesem.method.reference_segmenter import (
     reference_key,
     translation_reference,
 )
-from cyclesem.method.translation_score import TranslationReference, translation_gain
+from cyclesem.method.translation_score import (
+    MIN_GAIN_SPAN,
+    TranslationReference,
+    gain_meaningful,
+    translation_gain,
+)
 from cyclesem.models.segmenter import UNet
 from cyclesem.models.weights_file import UnsafeCheckpointError
 from cyclesem.runtime.config import ReferenceConfig
@@ -220,7 +225,14 @@ def test_translation_gain():
     with pytest.raises(ValueError, match="ceiling > floor"):
         translation_gain(0.3, floor=0.4, ceiling=0.4)
     reference = TranslationReference(nn.Conv2d(3, 19, 1), 0.4, 0.3)
-    assert not reference.has_gain and not reference.segmenter.training
+    assert not reference.has_gain and not reference.gain_meaningful and not reference.segmenter.training
+    # a gain over a span below MIN_GAIN_SPAN (0.10) is computed but flagged: one 0.01 of score noise is 0.2 of gain
+    assert MIN_GAIN_SPAN == 0.10
+    assert gain_meaningful(0.07, 0.57) and gain_meaningful(0.40, 0.50) and not gain_meaningful(0.45, 0.50)
+    assert not gain_meaningful(0.1, None)
+    small = TranslationReference(nn.Conv2d(3, 19, 1), 0.45, 0.50)
+    assert small.has_gain and not small.gain_meaningful and small.gain(0.46) == pytest.approx(0.2)
+    assert TranslationReference(nn.Conv2d(3, 19, 1), 0.07, 0.57).gain_meaningful
     with pytest.raises(ValueError, match="ceiling=1.5"):
         TranslationReference(nn.Conv2d(3, 19, 1), 0.1, 1.5)
 
@@ -246,6 +258,8 @@ def test_training_run_records_translation_score_and_keeps_the_reference_out_of_c
     record = train(cfg)
     reference = record["translation_reference"]
     assert reference["ceiling"] > reference["floor"] and reference["key"]
+    assert reference["min_gain_span"] == MIN_GAIN_SPAN
+    assert reference["gain_meaningful"] == (reference["ceiling"] - reference["floor"] >= MIN_GAIN_SPAN)
     for split in ("val", "test"):
         score = record[split]["translation_score"]
         assert 0.0 <= score <= 1.0 and "translation_l1" in record[split]

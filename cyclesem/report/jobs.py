@@ -200,6 +200,13 @@ def _from_record(name: str, record: dict, settings: dict[str, Any], group_by: Se
         val_value = _number(val.get(key), float) if isinstance(val, dict) else None
         if val_value is not None:
             job.scores.setdefault(key, val_value)
+    # the anchors the gain divides by, reported beside it (records since the translation score name them)
+    reference = record.get("translation_reference")
+    if isinstance(reference, dict) and "translation_score" in job.scores:
+        for anchor in ("floor", "ceiling"):
+            value = _number(reference.get(anchor), float)
+            if value is not None:
+                job.scores[f"translation_{anchor}"] = value
     if not any(k in job.scores for k in HEADLINE):
         job.status, job.error = "failed", "metrics.json says completed but holds no test or val scores"
     elif unknown is not None:

@@ -11,13 +11,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.method.translation_score import MIN_GAIN_SPAN, gain_meaningful
 from cyclesem.report.types import GroupSummary, JobResult
 
 HEADLINE = ("fwIoU", "mIoU", "pixel_acc")
 IOU_KEYS = tuple(f"iou_{name}" for name in CLASS_NAMES)
 # translation quality (cyclesem/method/translation_score.py): L1 against the paired renders, the reference
-# segmenter's mIoU on the translations (the FCN-score) and where it lies between its floor (0) and ceiling (1)
-TRANSLATION_KEYS = ("translation_l1", "translation_score", "translation_gain")
+# segmenter's mIoU on the translations (the FCN-score), its anchors (mIoU on the raw source images and on the
+# paired renders, from the record's translation_reference) and where the score lies between them (the gain)
+TRANSLATION_KEYS = ("translation_l1", "translation_score", "translation_floor", "translation_ceiling",
+                    "translation_gain")
 CSV_COLUMNS = ("job", "status", "method", "real_frac", "seed", "split", *HEADLINE, *TRANSLATION_KEYS, *IOU_KEYS,
                "wall_time_s", "error")
 
@@ -69,11 +72,22 @@ def interval_text(interval) -> str:
 
 
 GROUP_COLUMNS = ("method", "real_frac", "n", "seeds") + tuple(
-    f"{k}_{stat}" for k in HEADLINE for stat in ("mean", "std", "ci_low", "ci_high"))
+    f"{k}_{stat}" for k in HEADLINE for stat in ("mean", "std", "ci_low", "ci_high")) + (
+    "translation_score_mean", "translation_score_std", "translation_floor", "translation_ceiling",
+    "translation_gain_mean", "translation_gain_std", "translation_gain_meaningful")
+
+
+def gain_flag(group: GroupSummary) -> bool | None:
+    """Whether the group's translation gain means anything: ceiling − floor ≥ MIN_GAIN_SPAN (translation_score.py)
+    for every job (the highest floor against the lowest ceiling); None when it has no gain."""
+    if "translation_gain" not in group.mean or "translation_floor" not in group.mean:
+        return None
+    return gain_meaningful(group.high["translation_floor"], group.low.get("translation_ceiling"))
 
 
 def write_groups_csv(groups: Sequence[GroupSummary], path: Path) -> Path:
-    """One row per (method, real_frac): n, seeds and mean / std / 95 % CI of each headline score (fractions)."""
+    """One row per (method, real_frac): n, seeds and mean / std / 95 % CI of each headline score (fractions), and the
+    translation score, its floor and ceiling and the gain with whether it is meaningful (blank without them)."""
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=GROUP_COLUMNS)
         writer.writeheader()
@@ -82,8 +96,35 @@ def write_groups_csv(groups: Sequence[GroupSummary], path: Path) -> Path:
             for k in HEADLINE:
                 row.update({f"{k}_mean": g.mean.get(k), f"{k}_std": g.std.get(k), f"{k}_ci_low": g.ci_low.get(k),
                             f"{k}_ci_high": g.ci_high.get(k)})
+            row.update({"translation_score_mean": g.mean.get("translation_score"),
+                        "translation_score_std": g.std.get("translation_score"),
+                        "translation_floor": g.mean.get("translation_floor"),
+                        "translation_ceiling": g.mean.get("translation_ceiling"),
+                        "translation_gain_mean": g.mean.get("translation_gain"),
+                        "translation_gain_std": g.std.get("translation_gain"),
+                        "translation_gain_meaningful": gain_flag(g)})
             writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return path
+
+
+def anchors_text(group: GroupSummary) -> str:
+    """The reference's floor → ceiling, each a low–high range where the group's jobs were scored against different
+    anchors (one reference key trained apart on two machines is not bit-identical); — without."""
+    if "translation_floor" not in group.mean:
+        return "—"
+
+    def span(key: str) -> str:
+        if key not in group.mean:
+            return "—"
+        low, high = decimals(group.low[key]), decimals(group.high[key])
+        return low if low == high else f"{low}–{high}"
+
+    return f"{span('translation_floor')} → {span('translation_ceiling')}"
+
+
+def gain_text(group: GroupSummary) -> str:
+    """The gain's mean ± std, "(not meaningful)" after it when ceiling − floor is below MIN_GAIN_SPAN."""
+    return mean_std(group, "translation_gain", decimals) + (" (not meaningful)" if gain_flag(group) is False else "")
 
 
 def efficiency_text(e) -> str:
@@ -130,17 +171,27 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
              "`curves.png`.", ""]
     if val_only:
         lines += [f"Jobs without test scores (their last validation scores are used): {', '.join(val_only)}", ""]
-    # translation error (mean L1 of G_S→T(source) against the paired target-style rendering, [-1, 1] pixels) and
-    # translation gain (the FCN-score between the raw source images, 0, and the paired renders, 1), where measured
-    columns = [(key, title, fmt) for key, title, fmt in (("translation_l1", "translation L1", decimals),
-                                                          ("translation_gain", "translation gain", decimals))
-               if any(key in g.mean for g in groups)]
+    # translation error (mean L1 of G_S→T(source) against the paired target-style rendering, [-1, 1] pixels), the
+    # FCN-score and its anchors, and the gain (the score between the raw source images, 0, and the paired renders,
+    # 1), where measured
+    columns = [(key, title, cell) for key, title, cell in (
+        ("translation_l1", "translation L1", lambda g: mean_std(g, "translation_l1", decimals)),
+        ("translation_score", "translation score", lambda g: mean_std(g, "translation_score", decimals)),
+        ("translation_floor", "floor → ceiling", anchors_text),
+        ("translation_gain", "translation gain", gain_text)) if any(key in g.mean for g in groups)]
     lines += ["## Scores per method and real-data share", "",
               "| method | % real | n | seeds | fwIoU | mIoU | pixel acc |" + "".join(f" {c[1]} |" for c in columns),
               "|---|---:|---:|---|---:|---:|---:|" + "---:|" * len(columns)]
     lines += [f"| {g.method} | {percent(g.real_frac)} | {g.n} | {', '.join(map(str, g.seeds))} | "
               + " | ".join(mean_ci(g, k) for k in HEADLINE) + " |"
-              + "".join(f" {mean_std(g, key, fmt)} |" for key, _, fmt in columns) for g in groups]
+              + "".join(f" {cell(g)} |" for _, _, cell in columns) for g in groups]
+    if any(key == "translation_gain" for key, _, _ in columns):
+        lines += ["", "Translation score: the reference segmenter's mIoU on G_S→T(source) against the source labels; "
+                  "floor and ceiling: its mIoU on the raw source images and on the same scenes rendered in the target "
+                  "style (a low–high range where the group's jobs had different anchors); gain = (score − floor) / "
+                  "(ceiling − floor) with each job's own anchors, mean ± std over seeds. \"(not meaningful)\" where "
+                  f"ceiling − floor < {MIN_GAIN_SPAN:.2f} for some job: there one seed-to-seed deviation of the score "
+                  "(≈ 0.01) moves the gain by more than 0.1 (cyclesem/method/translation_score.py)."]
     if groups:
         lines += ["", f"## {metric} by method and real share", "",
                   f"The same scores as a grid: {metric} [95 % CI] over seeds, the other of mIoU / fwIoU below it; "

@@ -123,7 +123,8 @@ def test_translation_error_column_takes_test_then_last_validation_value(tmp_path
 
 def test_translation_score_and_gain_columns(tmp_path: Path) -> None:
     """The FCN-score and its gain go to results.csv, the gain to the summary table beside the L1 error; a job
-    with val scores only falls back to its last validation's values."""
+    with val scores only falls back to its last validation's values. Without anchors in the records (older runs)
+    there is no floor → ceiling to show."""
     sweep = tmp_path / "fcn"
     with_test = completed("cyclesem", 0.1, 0, fw=0.7)
     with_test["test"].update(translation_l1=0.30, translation_score=0.40, translation_gain=0.50)
@@ -135,10 +136,52 @@ def test_translation_score_and_gain_columns(tmp_path: Path) -> None:
     jobs = collect(sweep)
     assert [(j.scores["translation_score"], j.scores["translation_gain"]) for j in jobs] == [(0.40, 0.50), (0.30, 0.30)]
     summary = render_summary(sweep, jobs, summarize(jobs), [], "fwIoU")
-    assert "| pixel acc | translation L1 | translation gain |" in summary
-    assert "| 0.350 ± 0.071 | 0.400 ± 0.141 |" in summary
+    assert "| pixel acc | translation L1 | translation score | translation gain |" in summary
+    assert "| 0.350 ± 0.071 | 0.350 ± 0.071 | 0.400 ± 0.141 |" in summary
     rows = list(csv.DictReader(write_results_csv(jobs, tmp_path / "results.csv").open()))
     assert [(r["translation_score"], r["translation_gain"]) for r in rows] == [("0.4", "0.5"), ("0.3", "0.3")]
+
+
+def test_gain_is_reported_with_score_floor_and_ceiling_and_flagged_on_a_small_span(tmp_path: Path) -> None:
+    """Each job's anchors come from its record's translation_reference (a range where a group's jobs differ); a
+    group whose ceiling − floor is below MIN_GAIN_SPAN (0.10) has its gain flagged "(not meaningful)" in
+    summary.md and false in groups.csv."""
+    from cyclesem.method.translation_score import MIN_GAIN_SPAN
+    from cyclesem.report.tables import write_groups_csv
+
+    sweep = tmp_path / "gap"
+    wide, narrow = {"key": "a", "floor": 0.10, "ceiling": 0.50}, {"key": "b", "floor": 0.50, "ceiling": 0.55}
+    wide_elsewhere = {"key": "a", "floor": 0.12, "ceiling": 0.50}  # the same reference trained on another machine
+    assert narrow["ceiling"] - narrow["floor"] < MIN_GAIN_SPAN <= wide["ceiling"] - wide["floor"]
+    for num, (frac, seed, reference, score) in enumerate([(0.1, 0, wide, 0.30), (0.1, 1, wide_elsewhere, 0.40),
+                                                          (0.3, 0, narrow, 0.52)]):
+        record = completed("cyclesem", frac, seed, fw=0.7) | {"translation_reference": reference}
+        gain = (score - reference["floor"]) / (reference["ceiling"] - reference["floor"])
+        record["test"].update(translation_l1=0.3, translation_score=score, translation_gain=gain)
+        make_job(sweep, num, "cyclesem", frac, seed, record)
+    make_job(sweep, 3, "baseline", 0.1, 0, completed("baseline", 0.1, 0, fw=0.5)
+             | {"translation_reference": None})
+    jobs = collect(sweep)
+    assert [(j.scores.get("translation_floor"), j.scores.get("translation_ceiling")) for j in jobs] == \
+        [(0.10, 0.50), (0.12, 0.50), (0.50, 0.55), (None, None)]
+    groups = summarize(jobs)
+    summary = render_summary(sweep, jobs, groups, [], "mIoU")
+    assert "| translation L1 | translation score | floor → ceiling | translation gain |" in summary
+    # wide span: score 0.350 ± 0.071, gains 0.2 / 0.4 = 0.5 and 0.28 / 0.38 = 0.737: 0.618 ± 0.167, meaningful
+    assert "| 0.350 ± 0.071 | 0.100–0.120 → 0.500 | 0.618 ± 0.167 |" in summary
+    assert "| 0.520 ± — | 0.500 → 0.550 | 0.400 ± — (not meaningful) |" in summary
+    assert "| baseline | 10.0 | 1 | 0 | 50.0 (1 seed) | 40.0 (1 seed) | 90.0 (1 seed) | — | — | — | — |" in summary
+    assert "ceiling − floor < 0.10" in summary
+    rows = {(r["method"], r["real_frac"]): r for r in csv.DictReader(write_groups_csv(groups, tmp_path / "g.csv").open())}
+    assert {k: rows["cyclesem", "0.1"][k] for k in ("translation_floor", "translation_ceiling",
+                                                   "translation_gain_meaningful")} == \
+        {"translation_floor": "0.11", "translation_ceiling": "0.5", "translation_gain_meaningful": "True"}
+    assert float(rows["cyclesem", "0.1"]["translation_score_mean"]) == pytest.approx(0.35)
+    assert rows["cyclesem", "0.3"]["translation_gain_meaningful"] == "False"
+    assert rows["baseline", "0.1"]["translation_gain_meaningful"] == ""
+    results = list(csv.DictReader(write_results_csv(jobs, tmp_path / "results.csv").open()))
+    assert [(r["translation_floor"], r["translation_ceiling"]) for r in results] == \
+        [("0.1", "0.5"), ("0.12", "0.5"), ("0.5", "0.55"), ("", "")]
 
 
 def test_broken_hydra_files_still_list_the_job(tmp_path: Path) -> None:
