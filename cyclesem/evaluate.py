@@ -23,8 +23,8 @@ from rich.table import Table
 from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.data.visualize import colorize, save_label_png, save_png
 from cyclesem.method.metrics import SegmentationMetrics
-from cyclesem.method.module import CycleSemModule
 from cyclesem.method.reference_segmenter import translation_reference
+from cyclesem.method.translation_eval import translation_scores
 from cyclesem.report.tables import percent
 from cyclesem.runtime.checkpoint import (
     build_module,
@@ -88,7 +88,7 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
         "per_class_iou": {n: float(v) for n, v in zip(CLASS_NAMES, scores["per_class_iou"], strict=True)},
     }
     if cfg.translation and module.has_gan and len(loaders) > 1:
-        record.update(translation_scores(module, loaders[1], device))
+        record.update(translation_scores(module, track(loaders[1], description="scoring translations"), device))
     write_metrics(output_dir, record)
     table = Table(title=f"{cfg.ckpt_path} on {record['num_images']} images of {record['split']}")
     table.add_column("class")
@@ -105,24 +105,6 @@ def evaluate(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
     Console().print(table)
     print(f"metrics: {output_dir / 'metrics.json'}")
     return record
-
-
-@torch.no_grad()
-def translation_scores(module: CycleSemModule, paired_loader, device: torch.device) -> dict[str, float]:
-    """translation_l1, translation_score and translation_gain of the module's G_S→T on the paired set, computed by
-    the module's own evaluation step (the score only with a reference)."""
-    module.to(device).eval()
-    for batch in track(paired_loader, description="scoring translations"):
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-        module.eval_step(batch, 1, module.test_metrics, module.test_translation, module.test_translation_score)
-    scores: dict[str, float] = {}
-    if module.test_translation.update_count > 0:
-        scores["translation_l1"] = float(module.test_translation.compute())
-    if module.test_translation_score.update_count > 0:
-        scores["translation_score"] = float(module.test_translation_score.compute()["mIoU"])
-        if module.reference.has_gain:
-            scores["translation_gain"] = module.reference.gain(scores["translation_score"])
-    return scores
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="evaluate")

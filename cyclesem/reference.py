@@ -15,10 +15,10 @@ from typing import Any
 import hydra
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cyclesem.method.reference_segmenter import RECORD_FILE, ensure_anchors, ensure_reference
-from cyclesem.runtime.config import CONF_DIR, ReferenceConfig
+from cyclesem.runtime.config import CONF_DIR, ReferenceConfig, plain_spec
 from cyclesem.runtime.console import quiet_library_noise
 from cyclesem.runtime.device import resolve_device
 from cyclesem.runtime.errors import exit_on_user_error
@@ -36,10 +36,7 @@ def build_reference(cfg: DictConfig) -> dict[str, Any]:
         instantiate(cfg.data.prepare)()
     device = resolve_device(cfg.device)
     # through the train schema's node, as a training run composes it: the same spec, so the same cache key
-    resolved = OmegaConf.to_container(cfg.reference, resolve=True)
-    spec = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ReferenceConfig), resolved),
-                                  enum_to_str=True)
-    entry = ensure_reference(spec, device)
+    entry = ensure_reference(plain_spec(cfg.reference, ReferenceConfig), device)
     if cfg.data.get("paired") is not None:
         ensure_anchors(entry, instantiate(cfg.data.paired)(), device, batch_size=cfg.data.val_batch_size)
     record = entry.record

@@ -31,6 +31,7 @@ from cyclesem.method.options import ClassWeighting, MethodOptions, SemanticClass
 from cyclesem.method.pretrain import pretrain_classifier
 from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.translation_score import MIN_GAIN_SPAN, TranslationReference
+from cyclesem.method.warmup import cyclegan_config, ensure_warmup, read_warmup, warm_start
 from cyclesem.runtime.checkpoint import AtomicCheckpointIO
 from cyclesem.runtime.config import CONF_DIR, ConfigError, TestCheckpoint, scored_splits, validate
 from cyclesem.runtime.console import quiet_library_noise
@@ -51,7 +52,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
     the stylized-loss weight (``model.loss.seg_source_rule``: a function of the training progress), the translation
     score's frozen reference segmenter with its anchors (trained once and cached, `cyclesem.method.reference_segmenter`); and
     the ``frozen`` classifier is pre-trained here on the labelled sets, as its own Lightning stage (not when resuming:
-    the checkpoint holds it).
+    the checkpoint holds it); with ``model.warm_start`` the generators and discriminators start from the warm-up
+    CycleGAN (`cyclesem.method.warmup`, built here the first time).
     """
     datamodule = instantiate(cfg.data)
     options = MethodOptions.from_mapping(cfg.model)
@@ -67,6 +69,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
                                seg_source_weight=partial(stylized_loss_weight, options.loss, cfg.data.real_frac))
     model.model_config, model.data_config = to_plain(cfg.model), to_plain(cfg.data)
     model.reference_config = to_plain(cfg.reference) if reference is not None else None
+    if options.warm_start is not None and options.style_transfer:
+        model.warm_start_record = warm_start_from(cfg, model, options.warm_start, trainer.strategy.root_device)
     if model.sem_net is not None and options.semantic_classifier == SemanticClassifier.frozen and cfg.ckpt_path is None:
         pretrain_frozen_classifier(model, datamodule, options, trainer)
     return datamodule, model, trainer
@@ -118,6 +122,23 @@ def paired_set_reference(cfg: DictConfig, datamodule: DomainMixDataModule,
                            "small domain gap, or a weak reference): read translation_score against floor and "
                            "ceiling instead")
     return reference
+
+
+def warm_start_from(cfg: DictConfig, model: CycleSemModule, setting: bool | str, device: torch.device) -> dict[str, Any]:
+    """Load the warm-up CycleGAN into the module's generators and discriminators: ``model.warm_start=true`` the one
+    of this pair, seed and CycleGAN config (trained on `device` the first time, `cyclesem.method.warmup`), a path
+    that warm-up directory. Returns what the run's record says of it (key, batches, its last translation score)."""
+    if setting is True:
+        reference = to_plain(cfg.reference) if cfg.get("reference") is not None else None
+        entry = ensure_warmup(to_plain(cfg.warmup), cyclegan_config(to_plain(cfg.model)), reference, device,
+                              batch_size=cfg.data.val_batch_size)
+    else:
+        entry = read_warmup(setting)
+    warm_start(model, entry)
+    summary = entry.summary()
+    rank_zero_info(f"generators and discriminators start from warm-up {summary['key']} ({entry.directory}): "
+                   f"{summary['batches']} batches, translation_score {summary['translation_score']}")
+    return summary
 
 
 def pretrain_frozen_classifier(model: CycleSemModule, datamodule: DomainMixDataModule, options: MethodOptions,
@@ -239,6 +260,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "translation_reference": None if model.reference is None else {
             "key": model.reference.key, "floor": model.reference.floor, "ceiling": model.reference.ceiling,
             "gain_meaningful": model.reference.gain_meaningful, "min_gain_span": MIN_GAIN_SPAN},
+        # the warm-up CycleGAN the generators and discriminators started from (None: from scratch)
+        "warm_start": model.warm_start_record,
         **config_summary(cfg),
         **environment_record(cfg.seed),
     }

@@ -260,6 +260,7 @@ def test_training_run_records_translation_score_and_keeps_the_reference_out_of_c
     assert reference["ceiling"] > reference["floor"] and reference["key"]
     assert reference["min_gain_span"] == MIN_GAIN_SPAN
     assert reference["gain_meaningful"] == (reference["ceiling"] - reference["floor"] >= MIN_GAIN_SPAN)
+    assert record["warm_start"] is None  # from scratch
     for split in ("val", "test"):
         score = record[split]["translation_score"]
         assert 0.0 <= score <= 1.0 and "translation_l1" in record[split]

@@ -157,6 +157,8 @@ class CycleSemModule(L.LightningModule):
         self.model_config: dict | None = None
         self.data_config: dict | None = None
         self.reference_config: dict | None = None
+        # the warm-up CycleGAN the generators and discriminators started from (train.build), for the run's record
+        self.warm_start_record: dict | None = None
 
     def setup(self, stage: str) -> None:
         if str(self.trainer.precision) in FP16_PRECISIONS:  # also for Trainers built without the Hydra config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from enum import Enum
+from os import PathLike
 from typing import Any, Optional
 
 
@@ -118,11 +119,16 @@ class MethodOptions:
     channels_last: bool = False
     compile: bool = False  # torch.compile every network in configure_model; the first steps compile
     compile_mode: Optional[str] = None  # noqa: UP045 (OmegaConf reads this annotation) null: torch's default
+    # where the generators and discriminators start (train.build loads them; docs/warm_start.md): null, from
+    # scratch; true, the warm-up CycleGAN of this pair, seed and CycleGAN config (cyclesem/method/warmup.py, built
+    # if missing); or the directory of a warm-up cache entry. A warm-started run's method is <method>_warm.
+    warm_start: Any = None
 
     def __post_init__(self) -> None:
         # one place that turns strings (checkpoints, tests) into the enums the code compares against
         if not isinstance(self.loss, LossWeights):
             self.loss = LossWeights(**(self.loss or {}))
+        self.warm_start = warm_start_setting(self.warm_start)
         self.gan_mode = GanMode(self.gan_mode)
         self.semantic_classifier = SemanticClassifier(self.semantic_classifier)
         self.pretrain_on = PretrainOn(self.pretrain_on)
@@ -136,6 +142,19 @@ class MethodOptions:
     def from_mapping(cls, values: Any) -> MethodOptions:
         """The options among ``values`` (a model config: networks and optimizers are left out)."""
         return cls(**{k: values[k] for k in cls.keys() if k in values})
+
+
+def warm_start_setting(value: Any) -> bool | str | None:
+    """``model.warm_start`` as the code reads it: None (false, null), True (true, also the string a str-typed
+    override gives) or a directory path."""
+    if value is None or value is False or str(value).lower() in ("false", "none", "null", ""):
+        return None
+    if value is True or str(value).lower() == "true":
+        return True
+    if not isinstance(value, (str, PathLike)):
+        raise ValueError(f"model.warm_start={value!r}: expected null, true or the directory of a warm-up "
+                         "(<warmup.cache_dir>/<key>)")
+    return str(value)
 
 
 # torch.compile's documented modes (model.compile_mode, the benchmark's compile_mode); null is "default"

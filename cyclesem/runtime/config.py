@@ -26,6 +26,7 @@ from cyclesem.method.options import (
     LossWeights,
     MethodOptions,
     SemanticClassifier,
+    warm_start_setting,
 )
 
 # the YAML configs, by absolute path: `python -m cyclesem.<name>` and the `cyclesem-<name>` console scripts (whose
@@ -116,6 +117,25 @@ class ReferenceConfig:
 
 
 @dataclass
+class WarmupConfig:
+    """``warmup.*``: the warm-up CycleGAN that ``model.warm_start=true`` starts a run's generators and discriminators
+    from (cyclesem/method/warmup.py); values in conf/warmup/<data>.yaml. Its networks, optimizers and loss weights
+    are the run's ``model.*``."""
+
+    cache_dir: str = MISSING  # <cache_dir>/<key>/ holds cyclegan.pt, warmup.json and curve.csv
+    pair_manifest: str | None = None  # the synthetic pair's manifest.json: its VERSION and params are keyed
+    seed: int = 0  # the run's seed: one warm-up per pair and seed
+    batches: int = MISSING  # training budget in batches (one generator and one discriminator update each)
+    batch_size: int = MISSING  # per domain
+    eval_every: int = MISSING  # batches between two points of the translation-score curve
+    patience: int | None = None  # stop after this many evaluations without a better score; null: never
+    num_workers: int = 0
+    source: Any = MISSING  # every image of these, read without labels
+    target_train: Any = MISSING
+    paired: Any = None  # where the curve's translation score is measured; null: no score
+
+
+@dataclass
 class PathsConfig:
     data_dir: str = "${oc.env:CYCLESEM_DATA_DIR,data}"
     output_dir: str = "${hydra:runtime.output_dir}"
@@ -151,6 +171,7 @@ class TrainConfig:
     tags: list[str] = field(default_factory=list)
     study: StudyConfig = field(default_factory=StudyConfig)
     reference: ReferenceConfig | None = None  # null: no translation score
+    warmup: WarmupConfig | None = None  # the CycleGAN warm-up model.warm_start=true loads (null: none for this data)
     # torch threads for this job (intra- and inter-op); null: torch's default (every core). On a CPU float
     # results depend on it (reduction order), so it is part of a job's config and of its record.
     threads: int | None = None
@@ -206,6 +227,14 @@ def scored_splits(cfg: DictConfig) -> tuple[str | None, str | None]:
     return selection, test
 
 
+def plain_spec(node: DictConfig, schema: type) -> dict[str, Any]:
+    """A config node merged into its schema and resolved to plain Python (enums as strings): outside the train
+    schema (``python -m cyclesem.reference``, ``python -m cyclesem.warmup``) the same spec, so the same cache key,
+    as the node a training run composes."""
+    resolved = OmegaConf.to_container(node, resolve=True)
+    return OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(schema), resolved), enum_to_str=True)
+
+
 def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     OmegaConf.register_new_resolver("jobs_per_machine", jobs_per_machine, replace=True)
@@ -224,6 +253,15 @@ def _check(ok: bool, key: str, value: Any, expected: str) -> None:
 
 def _finite(x: float) -> bool:
     return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def validate_warmup(warmup: DictConfig) -> None:
+    """Range checks for ``warmup.*`` (a training run with ``model.warm_start=true``, ``python -m cyclesem.warmup``)."""
+    for key in ("batches", "batch_size", "eval_every"):
+        _check(warmup[key] >= 1, f"warmup.{key}", warmup[key], "an integer >= 1")
+    _check(warmup.patience is None or warmup.patience >= 1, "warmup.patience", warmup.patience,
+           "null (never stop early) or an integer >= 1")
+    _check(warmup.num_workers >= 0, "warmup.num_workers", warmup.num_workers, "an integer >= 0")
 
 
 def validate(cfg: DictConfig) -> None:
@@ -295,6 +333,18 @@ def validate(cfg: DictConfig) -> None:
            cfg.test_checkpoint), f"last: checkpoints would be selected on {selection}, the split the test stage "
            "scores (data.target_test is data.target_val, as for Cityscapes, whose val split is the test set); or "
            "point data.target_val at held-out images")
+    warmup = cfg.get("warmup")
+    try:
+        warm_start = warm_start_setting(model.get("warm_start"))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if warm_start is not None:
+        _check(model.style_transfer, "model.warm_start", model.warm_start,
+               "null with model.style_transfer=false (the baseline has no CycleGAN to start from)")
+        _check(warm_start is not True or warmup is not None, "model.warm_start", model.warm_start,
+               "a warm-up directory or null: this data config has no warmup.* to build one from (conf/warmup/)")
+    if warmup is not None and warm_start is True:
+        validate_warmup(warmup)
     if model.semantic_classifier == SemanticClassifier.frozen:
         _check(model.segmenter_pretrain_epochs >= 1, "model.segmenter_pretrain_epochs",
                model.segmenter_pretrain_epochs, "an integer >= 1 when model.semantic_classifier=frozen")

@@ -20,6 +20,8 @@ from cyclesem.data.cityscapes import find_cityscapes_pairs
 from cyclesem.data.datamodule import split_labeled
 from cyclesem.data.gta5 import find_gta5_pairs, read_split_file
 from cyclesem.data.image_io import DatasetError
+from cyclesem.method.options import warm_start_setting
+from cyclesem.method.warmup import RECORD_FILE as WARMUP_RECORD
 from cyclesem.models.weights_file import CheckpointError, UnsafeCheckpointError, load_weights_only
 from cyclesem.runtime.config import ConfigError, validate
 from cyclesem.runtime.inference import list_images
@@ -79,6 +81,14 @@ def check_reference(reference: Any) -> None:
         raise ConfigError(f"reference.checkpoint={checkpoint} does not exist: expected the weights of a segmenter "
                           "trained on the target train split (a cyclesem checkpoint or a state_dict file)")
     check_weights_only("reference.checkpoint", checkpoint)
+
+
+def check_warm_start(model: Any) -> None:
+    """``model.warm_start=<directory>`` names a warm-up cache entry; ``true`` builds or finds one later."""
+    setting = warm_start_setting(model.get("warm_start")) if model is not None else None
+    if isinstance(setting, str) and not (Path(setting).expanduser() / WARMUP_RECORD).is_file():
+        raise ConfigError(f"model.warm_start={setting} holds no {WARMUP_RECORD}: expected the directory of a warm-up "
+                          "(<warmup.cache_dir>/<key>/, built by `python -m cyclesem.warmup`), true or null")
 
 
 def check_input_dir(input_dir: Any) -> None:
@@ -179,6 +189,7 @@ def preflight(cfg: DictConfig, task: str, run_dir: str | Path | None = None) -> 
             check_data(data, train_sides(data))
             check_paired(data.get("paired"))
             check_reference(cfg.get("reference"))
+            check_warm_start(cfg.get("model"))
         elif task == "evaluate":
             check_data(data, ("target_val",))
 

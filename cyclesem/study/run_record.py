@@ -36,8 +36,9 @@ def _choice(group: str) -> str | None:
 def method_of(cfg: DictConfig) -> str:
     """The comparison-set name of a run, from what it trains on and with (conf/method/ sets these):
     cyclesem, cyclegan (no semantic terms), baseline (raw source + real), target_only (the real images alone),
-    oracle (the source scenes rendered in the target style + real); "_unlabeled" when the CycleGAN also sees
-    the unlabelled rest of the target train split."""
+    oracle (the source scenes rendered in the target style + real); "_warm" when the CycleGAN starts from the
+    warm-up (``model.warm_start``, docs/warm_start.md), "_unlabeled" when it also sees the unlabelled rest of the
+    target train split (cyclesem_warm_unlabeled: both)."""
     options = MethodOptions.from_mapping(cfg.model)
     if str(getattr(cfg.data.source_images, "value", cfg.data.source_images)) == "none":
         name = "target_only"
@@ -46,7 +47,9 @@ def method_of(cfg: DictConfig) -> str:
     else:
         source_root = str(OmegaConf.select(cfg, "data.source.root", default="") or "")
         name = "oracle" if source_root.rstrip("/").endswith("gta5_as_cityscapes") else "baseline"
-    return f"{name}_unlabeled" if cfg.data.unlabeled_target and name in ("cyclesem", "cyclegan") else name
+    if name not in ("cyclesem", "cyclegan"):
+        return name
+    return name + ("_warm" if options.warm_start is not None else "") + ("_unlabeled" if cfg.data.unlabeled_target else "")
 
 
 def _plain(value: Any) -> Any:
