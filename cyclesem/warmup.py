@@ -1,7 +1,7 @@
 """Train (or find in its cache) the warm-up CycleGAN that ``model.warm_start=true`` starts a run from, and print its
 translation-score curve.
 
-    python -m cyclesem.warmup seed=0                         # the synthetic pair's, seed 0 (conf/warmup/synthetic.yaml)
+    python -m cyclesem.warmup seed=0                         # the synthetic pair's, seed 0 (conf/warmup_cyclegan/synthetic.yaml)
     python -m cyclesem.warmup seed=1 warmup.batches=40000    # another budget: another key, trained next to the first
     python -m cyclesem.warmup seed=0 warmup.patience=6       # stop after 6 evaluations without a better score
     python -m cyclesem.warmup seed=0 'model.gen_s2t.input_skip=true'   # the run's CycleGAN config is keyed
@@ -42,7 +42,7 @@ from cyclesem.runtime.errors import exit_on_user_error
 def build_warmup(cfg: DictConfig) -> dict[str, Any]:
     """Render the pair if needed and ensure the warm-up of ``warmup.*`` and the run's CycleGAN; returns warmup.json."""
     if cfg.get("warmup") is None:
-        raise ValueError("no warm-up to build: warmup is null for this data (conf/warmup/<data>.yaml)")
+        raise ValueError("no warm-up to build: warmup is null for this data (conf/warmup_cyclegan/<data>.yaml)")
     validate_warmup(cfg.warmup)
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)

@@ -119,7 +119,7 @@ class ReferenceConfig:
 @dataclass
 class WarmupConfig:
     """``warmup.*``: the warm-up CycleGAN that ``model.warm_start=true`` starts a run's generators and discriminators
-    from (cyclesem/method/warmup.py); values in conf/warmup/<data>.yaml. Its networks, optimizers and loss weights
+    from (cyclesem/method/warmup.py); values in conf/warmup_cyclegan/<data>.yaml. Its networks, optimizers and loss weights
     are the run's ``model.*``."""
 
     cache_dir: str = MISSING  # <cache_dir>/<key>/ holds cyclegan.pt, warmup.json and curve.csv
@@ -342,7 +342,7 @@ def validate(cfg: DictConfig) -> None:
         _check(model.style_transfer, "model.warm_start", model.warm_start,
                "null with model.style_transfer=false (the baseline has no CycleGAN to start from)")
         _check(warm_start is not True or warmup is not None, "model.warm_start", model.warm_start,
-               "a warm-up directory or null: this data config has no warmup.* to build one from (conf/warmup/)")
+               "a warm-up directory or null: this data config has no warmup.* to build one from (conf/warmup_cyclegan/)")
     if warmup is not None and warm_start is True:
         validate_warmup(warmup)
     if model.semantic_classifier == SemanticClassifier.frozen:
