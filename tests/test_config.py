@@ -39,7 +39,7 @@ def assert_targets_import(cfg) -> None:
 
 # one value per option that only that option sets: the composed config must show the choice took effect
 OPTION_VALUES = {
-    "data": {"synthetic": ("data.source.root", "synthetic/gta5"), "gta5_cityscapes": ("data.val_batch_size", 2)},
+    "data": {"synthetic": ("data.source.root", "synthetic_palette0.25/gta5"), "gta5_cityscapes": ("data.val_batch_size", 2)},
     "model": {"cyclesem": ("model.style_transfer", True), "baseline": ("model.style_transfer", False)},
     "trainer": {"cpu": ("trainer.precision", "32-true"), "gpu": ("trainer.precision", "bf16-mixed"),
                 "ddp": ("trainer.use_distributed_sampler", False), "ddp_cpu": ("trainer.devices", 2)},
@@ -143,18 +143,18 @@ def test_default_config_matches_the_documented_defaults(tmp_path):
 def test_pavement_share_names_the_pair_root_and_source_filter_defaults_off(tmp_path, monkeypatch):
     monkeypatch.delenv("CYCLESEM_DATA_DIR", raising=False)
     default = compose_config("train", [], tmp_path)
-    assert default.data.prepare.root == "data/synthetic" and default.data.prepare.pavement_share == 0.0
-    assert default.data.source_filter.value == "none" and default.data.source.root == "data/synthetic/gta5"
+    assert default.data.prepare.root == "data/synthetic_palette0.25" and default.data.prepare.pavement_share == 0.0
+    assert default.data.source_filter.value == "none" and default.data.source.root == "data/synthetic_palette0.25/gta5"
     cfg = compose_config("train", ["data.prepare.pavement_share=0.3", "data.source_filter=pavement"], tmp_path)
-    assert cfg.data.prepare.root == "data/synthetic_pavement0.3"
-    assert cfg.reference.pair_manifest == "data/synthetic_pavement0.3/manifest.json"
+    assert cfg.data.prepare.root == "data/synthetic_pavement0.3_palette0.25"
+    assert cfg.reference.pair_manifest == "data/synthetic_pavement0.3_palette0.25/manifest.json"
     validate(cfg)
 
 
 def test_palette_shift_names_the_pair_root(tmp_path, monkeypatch):
-    """Only the first pair (palette_shift 1, the default today) keeps the root ``synthetic``."""
+    """Only the first pair (palette_shift 1) keeps the root ``synthetic``; the default is the calibrated pair, 0.25."""
     monkeypatch.delenv("CYCLESEM_DATA_DIR", raising=False)
-    assert compose_config("train", [], tmp_path).data.prepare.palette_shift == 1.0
+    assert compose_config("train", [], tmp_path).data.prepare.palette_shift == 0.25
     for shift, name in (("0", "synthetic_palette0"), ("0.25", "synthetic_palette0.25"), ("1", "synthetic")):
         cfg = compose_config("train", [f"data.prepare.palette_shift={shift}"], tmp_path)
         assert cfg.data.prepare.root == f"data/{name}" and cfg.reference.pair_manifest == f"data/{name}/manifest.json"
@@ -181,7 +181,7 @@ def test_palette_shift_names_the_pair_root(tmp_path, monkeypatch):
     ("model.loss.seg_source_end=-1", "model.loss.seg_source_end", ">= 0"),
     ("data=gta5_cityscapes test_checkpoint=best", "test_checkpoint='best'",
      "expected last: checkpoints would be selected on None/val, the split the test stage scores"),
-    ("data.target_test.split=val", "test_checkpoint='best'", "data/synthetic/cityscapes/val, the split the test stage"),
+    ("data.target_test.split=val", "test_checkpoint='best'", "data/synthetic_palette0.25/cityscapes/val, the split the test stage"),
 ])
 def test_validate_names_key_and_range(override, key, expected, tmp_path):
     cfg = compose_config("train", override.split(), tmp_path)

@@ -40,7 +40,7 @@ CASES = {
     "labelled set too large": ("train", ["+experiment=smoke", "paths.data_dir={data}", "data.num_labeled=40",
                                          "data.real_frac=0.8"],
                                "data.num_labeled=40 at data.real_frac=0.8 needs 32 labelled target_train images but "
-                               "data.target_train.root={data}/synthetic/cityscapes holds 12"),
+                               "data.target_train.root={data}/synthetic_palette0.25/cityscapes holds 12"),
     "train checkpoint missing": ("train", ["ckpt_path={tmp}/missing.ckpt"],
                                  "ckpt_path={tmp}/missing.ckpt does not exist: expected a checkpoint file"),
     "reference checkpoint missing": ("train", ["+experiment=smoke", "paths.data_dir={data}",

@@ -96,6 +96,12 @@ def _defaults(data: str | None) -> dict[str, Any]:
     return defaults | _flatten(data_cfg or {}, "data.")
 
 
+# Settings whose config default changed after records that do not name them were written: such a record ran at
+# the old value. palette_shift: every record from before the pair family (issue 34) ran on the first pair (1.0);
+# every record since names it (options.palette_shift), and the default became the calibrated pair's 0.25.
+LEGACY_DEFAULTS: dict[str, Any] = {"palette_shift": 1.0}
+
+
 def _field_values(group_by: Sequence[str], record: dict, fallback: dict[str, Any] | None = None
                   ) -> tuple[list[Any], str | None]:
     """Each ``group_by`` field of a job: the record's own field, else its ``options`` entry (records since the
@@ -107,6 +113,8 @@ def _field_values(group_by: Sequence[str], record: dict, fallback: dict[str, Any
     values, error = [], None
     for field in group_by:
         default = _lookup(_defaults(record.get("data") if isinstance(record.get("data"), str) else None), field)
+        if default is not None and field in LEGACY_DEFAULTS:
+            default = LEGACY_DEFAULTS[field]  # a record that names no value: written before the default changed
         value = next((v for v in (record.get(field), options.get(field), _lookup(overrides, field),
                                   (fallback or {}).get(field), default) if v is not None), None)
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
@@ -135,7 +143,8 @@ def _hydra_settings(job_dir: Path, group_by: Sequence[str] = ("method",)) -> tup
     if method is None and isinstance(model_cfg.get("style_transfer"), bool):  # run_record.config_summary's rule
         method = "cyclesem" if model_cfg["style_transfer"] else "baseline"
     fields = {field: method if field == "method" else
-              next((v for k, v in overrides.items() if k.split(".")[-1] == field), model_cfg.get(field))
+              next((v for k, v in overrides.items() if k.split(".")[-1] == field),
+                   model_cfg.get(field, _lookup(_flatten(data_cfg, "data."), field)))
               for field in group_by}
     data = choices.get("data") if isinstance(choices.get("data"), str) else None
     values, _ = _field_values(group_by, {"data": data}, fields)

@@ -81,6 +81,25 @@ def test_ratio_per_palette_shift_from_study_records(tmp_path: Path) -> None:
     assert [(r["setting"], r["value"]) for r in ratios] == [(r["setting"], float(r["value"])) for r in rows]
 
 
+def test_a_record_naming_its_shift_only_in_options_is_read_at_that_shift(tmp_path: Path) -> None:
+    """Records since the pair family write options.palette_shift; without an override they ran at the config default
+    of their day (0.25 since the calibration), so the record's own value decides, not today's default or the
+    legacy 1.0 of records that name none."""
+    study = tmp_path / "calibration"
+    for seed, shift in enumerate((0.25, 0.25, None)):
+        write_record(study, "baseline", 0.0, seed, 0.1, None)
+        write_record(study, "target_only", 1.0, seed, 0.5, None)
+        if shift is not None:
+            for method, frac in (("baseline", 0.0), ("target_only", 1.0)):
+                path = next((study / "runs").glob(f"*method={method},seed={seed}.json"))
+                record = json.loads(path.read_text())
+                path.write_text(json.dumps(record | {"options": {"palette_shift": shift}}))
+    assert main([str(study), *RATIO]) == 0
+    rows = {r["setting"]: r for r in csv.DictReader((study / "ratio.csv").open())}
+    assert set(rows) == {"0.25", "1.0"}  # seeds 0, 1 name 0.25; seed 2 names nothing: the first pair
+    assert rows["0.25"]["numerator_n"] == "2" and rows["1.0"]["numerator_n"] == "1"
+
+
 def test_a_report_without_ratio_writes_no_ratio(tmp_path: Path) -> None:
     study = tmp_path / "calibration"
     write_record(study, "baseline", 0.0, 0, 0.1, 0.0)
