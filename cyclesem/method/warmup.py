@@ -24,8 +24,15 @@ hashes what the warm-up *is*: the pair (its manifest's version and render parame
 read, so a real dataset's too), the reference that scores the curve (its key), the CycleGAN config above, and the
 warm-up's own seed, budget, batch size, training transforms (crop, flip), evaluation cadence and patience. Same
 pattern as the reference segmenter: files written atomically under a file lock, warmup.json last (a directory
-without it is an interrupted build, trained again), and a file that cannot be read or was written for other
-inputs raises `WarmupCacheError` naming it, never silently trained over.
+without it is an interrupted build), and a file that cannot be read or was written for other inputs raises
+`WarmupCacheError` naming it, never silently trained over.
+
+A warm-up outlasts a session (20 000 batches are hours on a CPU), so an interrupted build resumes: at every
+evaluation it writes ``partial.pt`` (the four networks, both optimizers, the image pools, the instance noise and
+global random states, the curve and the patience counters; tensors and plain values, ``weights_only`` loadable) and
+the next build of the same key continues from the last one — the data streams skip the batches already trained, so
+the resumed warm-up trains the same batches with the same random draws as one that never stopped and ends with the
+same weights on the same device and thread count. ``partial.pt`` is deleted once the entry is complete.
 """
 
 from __future__ import annotations
@@ -68,7 +75,7 @@ from cyclesem.method.translation_eval import translation_scores
 from cyclesem.method.translation_score import TranslationReference
 from cyclesem.models.segmenter import WeightsFileError, load_weights
 
-RECORD_FILE, WEIGHTS_FILE, CURVE_FILE = "warmup.json", "cyclegan.pt", "curve.csv"
+RECORD_FILE, WEIGHTS_FILE, CURVE_FILE, PARTIAL_FILE = "warmup.json", "cyclegan.pt", "curve.csv", "partial.pt"
 NETWORKS = ("gen_s2t", "gen_t2s", "disc_s", "disc_t")
 # the model.* keys the warm-up trains with (and a warm-started job must share, or it gets another warm-up)
 CYCLEGAN_KEYS = (*NETWORKS, "optimizer_g", "optimizer_d", "gan_mode", "pool_size", "disc_noise")
@@ -159,22 +166,31 @@ def warmup_key(inputs: Mapping[str, Any]) -> str:
 class CycleGANWarmup(CycleSemModule):
     """`CycleSemModule`'s generator and discriminator steps on unlabelled source and target batches, at constant
     learning rates; G_S→T scored on `paired_loader` before the first batch, every `eval_every` batches and after
-    the last. `on_point` gets the curve after each evaluation (it writes curve.csv)."""
+    the last. `on_point` gets the curve after each evaluation (it writes curve.csv); `on_checkpoint` gets the state
+    a resumed warm-up continues from (`resume_state`) after each evaluation but the last; `resume` is such a state."""
 
     def __init__(self, *, gen_s2t: nn.Module, gen_t2s: nn.Module, disc_s: nn.Module, disc_t: nn.Module,
                  optimizer_g: Callable[..., torch.optim.Optimizer], optimizer_d: Callable[..., torch.optim.Optimizer],
                  reference: TranslationReference | None, paired_loader: DataLoader | None, batches: int,
                  eval_every: int, patience: int | None = None,
-                 on_point: Callable[[list[dict[str, Any]]], None] | None = None, **options: Any) -> None:
+                 on_point: Callable[[list[dict[str, Any]]], None] | None = None,
+                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None, resume: dict[str, Any] | None = None,
+                 **options: Any) -> None:
         # the module wants a segmenter and its optimizer factory: an identity stands in, never called or stepped
         super().__init__(segmenter=nn.Identity(), optimizer_seg=optimizer_g, gen_s2t=gen_s2t, gen_t2s=gen_t2s,
                          disc_s=disc_s, disc_t=disc_t, optimizer_g=optimizer_g, optimizer_d=optimizer_d,
                          reference=reference, semantic_classifier=SemanticClassifier.none, **options)
         self.paired_loader, self.batches, self.eval_every, self.patience = paired_loader, batches, eval_every, patience
-        self.on_point = on_point
+        self.on_point, self.on_checkpoint, self.resume = on_point, on_checkpoint, resume
         self.curve: list[dict[str, Any]] = []
         self.best_score, self.since_best, self.stopped_early = float("-inf"), 0, False
-        self.started = time.time()
+        self.started, self.elapsed = time.time(), 0.0  # elapsed: wall time of the builds before a resume
+        if resume is not None:
+            for name, network in networks_of(self).items():
+                network.load_state_dict(resume["networks"][name])
+            self.curve, self.train_batches = list(resume["curve"]), int(resume["train_batches"])
+            self.best_score, self.since_best = float(resume["best_score"]), int(resume["since_best"])
+            self.elapsed = float(resume["elapsed"])
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # constant rates: the warm-up has no end to decay towards; a warm-started job decays over its own budget
@@ -183,10 +199,29 @@ class CycleGANWarmup(CycleSemModule):
 
     def on_train_start(self) -> None:
         super().on_train_start()
-        self.started = time.time()
-        self.evaluate()  # batch 0: the untrained generator, where the curve starts
+        self.started = time.time() - self.elapsed
+        if self.resume is None:
+            self.evaluate()  # batch 0: the untrained generator, where the curve starts
+            return
+        for optimizer, state in zip(self.optimizers(), self.resume["optimizers"], strict=True):
+            # the wrapped optimizer: LightningOptimizer.load_state_dict would replace only the wrapper's state
+            getattr(optimizer, "optimizer", optimizer).load_state_dict(state)
+        self.nonfinite.load_state_dict(self.resume["nonfinite"])
+
+    def resume_state(self) -> dict[str, Any]:
+        """What a resumed warm-up continues from, at the end of a batch (tensors on the CPU, plain values)."""
+        return {"train_batches": self.train_batches, "curve": list(self.curve), "best_score": self.best_score,
+                "since_best": self.since_best, "elapsed": time.time() - self.started,
+                "networks": {name: {k: v.detach().cpu() for k, v in network.state_dict().items()}
+                             for name, network in networks_of(self).items()},
+                "optimizers": [_cpu(getattr(optimizer, "optimizer", optimizer).state_dict())
+                               for optimizer in self.optimizers()],
+                "nonfinite": self.nonfinite.state_dict(), "streams": self.streams.state_dict()}
 
     def training_step(self, batch: Mapping, batch_idx: int) -> None:
+        if self.resume is not None:  # here, not in on_train_start: the loaders' iterators draw from the global RNG
+            self.streams.load_state_dict(self.resume["streams"])  # pools, noise and global random states
+            self.resume = None
         source_image, target_image = batch["source"]["image"], batch["target"]["image"]  # (B, 3, H, W) each
         opt_g, opt_d = self.optimizers()
         unlabelled = {"source": {"image": source_image, "label": None}, "target": {"image": target_image, "label": None}}
@@ -207,6 +242,8 @@ class CycleGANWarmup(CycleSemModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.train_batches % self.eval_every == 0 or self.train_batches >= self.batches:
             self.evaluate()
+            if self.on_checkpoint is not None and self.train_batches < self.batches and not self.stopped_early:
+                self.on_checkpoint(self.resume_state())
 
     def evaluate(self) -> None:
         """One point of the curve; asks the Trainer to stop after `patience` evaluations without a better score."""
@@ -235,6 +272,34 @@ class CycleGANWarmup(CycleSemModule):
             self.trainer.should_stop = True
 
 
+def _cpu(value: Any) -> Any:
+    """`value` with every tensor inside dicts and lists moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_cpu(v) for v in value)
+    return value
+
+
+def _read_partial(directory: Path, key: str) -> dict[str, Any] | None:
+    """The state an interrupted build of `key` left in `directory` (None: none); one it cannot use is an error."""
+    path = directory / PARTIAL_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a truncated or foreign file: the message names it
+        raise WarmupCacheError(f"interrupted warm-up state {path} cannot be read ({type(err).__name__}: "
+                               f"{(str(err).splitlines() or [''])[0]}): "
+                               f"delete it to train the warm-up from the start") from None
+    if not isinstance(state, dict) or state.get("key") != key:
+        raise WarmupCacheError(f"interrupted warm-up state {path} was not written for the warm-up {key}: "
+                               f"delete it to train the warm-up from the start")
+    return state
+
+
 def _curve_csv(curve: list[dict[str, Any]]) -> bytes:
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=CURVE_COLUMNS)
@@ -245,24 +310,36 @@ def _curve_csv(curve: list[dict[str, Any]]) -> bytes:
 
 def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference: TranslationReference | None,
                  paired: Dataset | None, directory: Path, device: torch.device, *,
-                 eval_batch_size: int = 32) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+                 eval_batch_size: int = 32, key: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Train the CycleGAN of `cyclegan` on ``spec``'s unlabelled train sets for ``spec["batches"]`` batches (fewer
     with ``patience``), scoring it on `paired` with `reference` (no score without them) and writing
     ``directory/curve.csv`` at every evaluation. Seeded with ``spec["seed"]``: the same inputs on the same device
-    and thread count give the same weights. Returns the four networks' state dict (the module's keys, on the CPU)
+    and thread count give the same weights. With `key`, it writes ``directory/partial.pt`` at every evaluation and
+    continues from one an interrupted build of that key left. Returns the four networks' state dict (the module's keys, on the CPU)
     and the record's training fields."""
     started = time.time()
     L.seed_everything(spec["seed"], verbose=False)
     networks = {name: instantiate(cyclegan[name]) for name in NETWORKS}
     source_set, target_set = _train_sets(spec)
     batch_size, batches = spec["batch_size"], spec["batches"]
-    # one seeded stream per side, as the datamodule draws them (seed + 0 for source, + 1 for target)
+    resume = _read_partial(directory, key) if key is not None else None
+    done = 0 if resume is None else int(resume["train_batches"])
+    if resume is not None:
+        rank_zero_info(f"warm-up {key}: resuming the interrupted build at batch {done} of {batches} "
+                       f"({directory / PARTIAL_FILE})")
+    # one seeded stream per side, as the datamodule draws them (seed + 0 for source, + 1 for target); a resumed
+    # build skips the samples of the batches already trained
+    samplers = {side: EpochSampler(len(dataset), batches * batch_size, spec["seed"] + salt)
+                for salt, (side, dataset) in enumerate((("source", source_set), ("target", target_set)))}
+    for sampler in samplers.values():
+        sampler.resume_at(0, done * batch_size)
     loader = CombinedLoader({side: DataLoader(SeededSamples(dataset), batch_size=batch_size, drop_last=True,
-                                              sampler=EpochSampler(len(dataset), batches * batch_size,
-                                                                   spec["seed"] + salt),
-                                              num_workers=spec.get("num_workers", 0))
-                             for salt, (side, dataset) in enumerate((("source", source_set), ("target", target_set)))},
+                                              sampler=samplers[side], num_workers=spec.get("num_workers", 0))
+                             for side, dataset in (("source", source_set), ("target", target_set))},
                             mode="min_size")
+
+    def checkpoint(state: dict[str, Any]) -> None:
+        atomic_write(directory / PARTIAL_FILE, lambda f: torch.save({"key": key, **state}, f))
     scored = reference is not None and paired is not None
     paired_loader = DataLoader(paired, batch_size=eval_batch_size, shuffle=False) if scored else None
     module = CycleGANWarmup(**networks, optimizer_g=instantiate(cyclegan["optimizer_g"]),
@@ -271,7 +348,8 @@ def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference
                             patience=spec.get("patience"), loss=dict(cyclegan["loss"]), gan_mode=cyclegan["gan_mode"],
                             pool_size=cyclegan["pool_size"], disc_noise=cyclegan["disc_noise"],
                             on_point=lambda curve: atomic_write(directory / CURVE_FILE,
-                                                                lambda f: f.write(_curve_csv(curve))))
+                                                                lambda f: f.write(_curve_csv(curve))),
+                            on_checkpoint=checkpoint if key is not None else None, resume=resume)
     trainer = L.Trainer(max_epochs=1, accelerator=device.type, devices=[device.index] if device.index is not None else 1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
@@ -284,7 +362,8 @@ def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference
     training = {"command": command_line(), "device": str(device), "threads": torch.get_num_threads(),
                 "source_images": len(source_set), "target_images": len(target_set),
                 "paired_images": len(paired) if scored else 0,
-                "wall_time_s": round(time.time() - started, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "wall_time_s": round(time.time() - started, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "resumed_at_batch": done or None}  # wall_time_s: this build's; the curve's: every build's
     return state, {"batches_trained": module.train_batches, "stopped_early": module.stopped_early,
                    "curve": module.curve, "training": training}
 
@@ -338,12 +417,14 @@ def _build(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference_spec:
         raise ValueError(f"warmup.patience={spec['patience']} stops on the translation score, which needs a reference "
                          "(reference.train_set or reference.checkpoint) and a paired set (warmup.paired)")
     rank_zero_info(f"training the warm-up CycleGAN {key} ({spec['batches']} batches) into {directory}")
-    state, trained = train_warmup(spec, cyclegan, reference, paired, directory, device, eval_batch_size=batch_size)
+    state, trained = train_warmup(spec, cyclegan, reference, paired, directory, device, eval_batch_size=batch_size,
+                                  key=key)
     atomic_write(directory / WEIGHTS_FILE, lambda f: torch.save(state, f))
     anchors = None if reference is None else {"key": reference.key, "floor": reference.floor,
                                               "ceiling": reference.ceiling}
     record = {"key": key, "key_inputs": inputs, **trained, "reference": anchors}
     write_json(directory / RECORD_FILE, record)  # last: marks the entry complete
+    (directory / PARTIAL_FILE).unlink(missing_ok=True)
     return record
 
 

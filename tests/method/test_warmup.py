@@ -19,6 +19,7 @@ from cyclesem.method.warmup import (
     CURVE_COLUMNS,
     CURVE_FILE,
     NETWORKS,
+    PARTIAL_FILE,
     RECORD_FILE,
     WEIGHTS_FILE,
     WarmupCacheError,
@@ -160,6 +161,55 @@ def test_a_damaged_cache_is_a_clear_error_never_trained_over(built, tmp_path, mo
     assert ensure_warmup(spec, cyclegan, reference, CPU, batch_size=4).key == entry.key and len(calls) == 1
     with pytest.raises(WarmupCacheError, match="holds no warmup.json"):
         read_warmup(tmp_path / "nothing")
+
+
+def test_an_interrupted_warmup_resumes_where_it_stopped_and_ends_as_one_that_never_stopped(built, tmp_path,
+                                                                                           monkeypatch):
+    """Killed after the evaluation at batch 2 of 4: the next build continues from partial.pt and ends with the
+    uninterrupted build's weights, bit for bit, and its curve."""
+    spec, cyclegan, reference, entry = built
+    spec = {**spec, "cache_dir": str(tmp_path)}
+    original = warmup_module.CycleGANWarmup.on_train_batch_end
+
+    def killed_after_batch_2(self, *args):
+        original(self, *args)
+        if self.train_batches == 2:
+            raise RuntimeError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(warmup_module.CycleGANWarmup, "on_train_batch_end", killed_after_batch_2)
+        with pytest.raises(RuntimeError, match="killed"):
+            ensure_warmup(spec, cyclegan, reference, CPU, batch_size=4)
+    directory = tmp_path / entry.key
+    assert (directory / PARTIAL_FILE).is_file() and not (directory / RECORD_FILE).exists()
+    assert torch.load(directory / PARTIAL_FILE, weights_only=True)["train_batches"] == 2
+    trained: list[int] = []
+    original_step = warmup_module.CycleGANWarmup.training_step
+    monkeypatch.setattr(warmup_module.CycleGANWarmup, "training_step",
+                        lambda self, batch, i: (trained.append(i), original_step(self, batch, i))[1])
+    resumed = ensure_warmup(spec, cyclegan, reference, CPU, batch_size=4)
+    assert trained == [0, 1]  # batches 3 and 4 only
+    assert resumed.record["batches_trained"] == 4 and resumed.record["training"]["resumed_at_batch"] == 2
+    assert not (directory / PARTIAL_FILE).exists()
+    strip = lambda curve: [{k: v for k, v in p.items() if k != "wall_time_s"} for p in curve]  # noqa: E731
+    assert strip(resumed.record["curve"]) == strip(entry.record["curve"])
+    ours = torch.load(directory / WEIGHTS_FILE, weights_only=True)
+    theirs = torch.load(entry.directory / WEIGHTS_FILE, weights_only=True)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_an_unusable_interrupted_state_is_a_clear_error(built, tmp_path):
+    spec, cyclegan, reference, entry = built
+    spec = {**spec, "cache_dir": str(tmp_path)}
+    partial = tmp_path / entry.key / PARTIAL_FILE
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"not a torch file")
+    with pytest.raises(WarmupCacheError, match=f"interrupted warm-up state {partial} cannot be read.*delete it"):
+        ensure_warmup(spec, cyclegan, reference, CPU, batch_size=4)
+    torch.save({"key": "0123456789abcdef", "train_batches": 2}, partial)
+    with pytest.raises(WarmupCacheError, match=f"{partial} was not written for the warm-up {entry.key}"):
+        ensure_warmup(spec, cyclegan, reference, CPU, batch_size=4)
+    assert not (tmp_path / entry.key / RECORD_FILE).exists()
 
 
 def test_patience_stops_when_the_score_stops_rising(built, tmp_path):
