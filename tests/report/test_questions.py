@@ -204,7 +204,7 @@ def test_new_records_carry_the_open_questions_options(tmp_path: Path) -> None:
                        "palette_shift": 1.0}
     default = config_summary(compose_config("train", [], tmp_path))["options"]
     assert (default["seg_source_rule"], default["class_weights"], default["source_filter"],
-            default["pavement_share"], default["palette_shift"]) == ("constant", "none", "none", 0.0, 1.0)
+            default["pavement_share"], default["palette_shift"]) == ("constant", "none", "none", 0.0, 0.25)
     json.dumps(options)  # plain values: the record is JSON
 
 
