@@ -9,26 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.report.__main__ import main
 from cyclesem.report.ratio import RatioSpec
 from cyclesem.report.stats import ratio_interval, t_interval
+from tests.report.record_helpers import write_record
 
 RATIO = ["--group-by", "method,palette_shift", "--ratio", "baseline@0:target_only@1", "--no-wandb"]
-
-
-def write_record(study: Path, method: str, frac: float, seed: int, miou: float, shift: float | None) -> None:
-    """A gap_calibration job record as cyclesem/study/records.py writes it; ``shift`` None: a record without the override
-    (palette_shift from conf/data/synthetic.yaml's default)."""
-    overrides = ["+experiment=gap_calibration", f"method={method}", f"data.real_frac={frac}", f"seed={seed}"]
-    overrides += [] if shift is None else [f"data.prepare.palette_shift={shift}"]
-    key = ",".join(sorted(o.lstrip("+") for o in overrides))
-    record = {"job": key, "overrides": overrides, "status": "completed", "method": method, "real_frac": frac,
-              "seed": seed, "data": "synthetic",
-              "test": {"fwIoU": 0.5, "mIoU": miou, "pixel_acc": 0.8, **{f"iou_{n}": 0.3 for n in CLASS_NAMES}}}
-    path = study / "runs" / f"{key}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
 
 
 def test_ratio_interval_is_the_delta_method() -> None:
@@ -90,7 +76,7 @@ def test_a_record_naming_its_shift_only_in_options_is_read_at_that_shift(tmp_pat
         write_record(study, "baseline", 0.0, seed, 0.1, None)
         write_record(study, "target_only", 1.0, seed, 0.5, None)
         if shift is not None:
-            for method, frac in (("baseline", 0.0), ("target_only", 1.0)):
+            for method, _frac in (("baseline", 0.0), ("target_only", 1.0)):
                 path = next((study / "runs").glob(f"*method={method},seed={seed}.json"))
                 record = json.loads(path.read_text())
                 path.write_text(json.dumps(record | {"options": {"palette_shift": shift}}))
