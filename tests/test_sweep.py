@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from cyclesem.report.__main__ import main as report_main
+from cyclesem.study.run_record import method_of
 from tests.conftest import REPO, compose_config
 
 
@@ -185,3 +186,32 @@ def test_study_smoke_end_to_end_resumes_from_committed_records_only(tmp_path, da
     assert proc.returncode == 0, proc.stderr[-3000:]
     trained = [p for p in (tmp_path / "sweep2").iterdir() if (p / "metrics.json").is_file()]
     assert len(trained) == 2 and sorted(p.name for p in (study / "runs").glob("*.json")) == records
+
+
+def test_gap_study_plans_the_calibrated_pairs_study_with_its_warm_started_arms(tmp_path):
+    jobs, _ = _plan(["+experiment=gap_study"], tmp_path)
+    assert len(jobs) == 75 and not any(j.invalid for j in jobs) and {j.batches for j in jobs} == {2400}
+    cells = {(j.method, j.real_frac) for j in jobs}
+    seeds = lambda method, frac: {j.seed for j in jobs if (j.method, j.real_frac) == (method, frac)}  # noqa: E731
+    for frac in (0.025, 0.05, 0.1, 0.3):
+        assert {("baseline", frac), ("target_only", frac), ("oracle", frac), ("cyclesem_warm", frac)} <= cells
+    assert seeds("cyclesem_warm", 0.1) == seeds("baseline", 0.1) == seeds("target_only", 0.1) == {0, 1, 2, 3, 4}
+    assert seeds("cyclesem", 0.1) == seeds("cyclegan_warm", 0.1) == seeds("cyclesem_warm_unlabeled", 0.0) == {0, 1, 2}
+    assert ("oracle", 1.0) not in cells and ("target_only", 0.0) not in cells
+    assert {m for m, _ in cells} == {"baseline", "target_only", "oracle", "cyclesem_warm", "cyclesem", "cyclegan_warm",
+                                     "cyclesem_warm_unlabeled"}
+    cfg = compose_config("train", ["+experiment=gap_study", "method=cyclesem_warm_unlabeled", "data.real_frac=0.0",
+                                   "paths.data_dir=data"], tmp_path)
+    assert cfg.data.prepare.palette_shift == 0.25 and cfg.data.prepare.root == "data/synthetic_palette0.25"
+    assert cfg.study.dir == "experiments/domain_gap/gap_study" and cfg.threads == 1
+    assert cfg.model.warm_start is True and cfg.data.unlabeled_target is True
+    assert method_of(cfg) == "cyclesem_warm_unlabeled"
+
+
+def test_real_frac_study_warm_adds_the_warm_arm_to_the_v2_studys_records(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    jobs, _ = _plan(["+experiment=real_frac_study_warm", "resume_sweep=true"], tmp_path)
+    assert sorted((j.method, j.real_frac, j.seed) for j in jobs) == [("cyclesem_warm", 0.1, s) for s in (0, 1, 2)]
+    cfg = compose_config("train", ["+experiment=real_frac_study_warm", "method=cyclesem_warm"], tmp_path)
+    assert cfg.study.dir == "experiments/real_frac_study" and cfg.data.prepare.palette_shift == 1.0
+    assert cfg.model.warm_start is True and cfg.threads == 1

@@ -236,3 +236,21 @@ def test_the_command_builds_what_it_prints(data_dir, smoke_pair, tmp_path, capsy
     assert record["batches_trained"] == 2 and f"warm-up {record['key']}: {tmp_path / record['key'] / RECORD_FILE}" in out
     assert "2 of 2 batches" in out and "12 source and 12 target images (no labels)" in out
     assert f"curve: {tmp_path / record['key'] / CURVE_FILE}" in out
+
+
+def test_a_study_job_finds_the_warmup_the_command_builds_for_its_seed(data_dir, smoke_pair, tmp_path):
+    """`python -m cyclesem.warmup seed=k` (with the pair's overrides) builds the warm-up a warm-started study job of
+    seed k loads: the study presets (threads, class weights, budget, reference.train_if_missing, …) touch nothing
+    the warm-up key hashes."""
+    from cyclesem.train import to_plain
+
+    def key_of(train_overrides: list[str]) -> str:
+        cfg = compose_config("train", ["+experiment=[gap_study,smoke]", f"paths.data_dir={data_dir}",
+                                       f"warmup.cache_dir={tmp_path}", *train_overrides])
+        return warmup_key(warmup_inputs(to_plain(cfg.warmup), cyclegan_config(to_plain(cfg.model)),
+                                        to_plain(cfg.reference)))
+
+    command = specs(data_dir, tmp_path, "seed=1")
+    assert key_of(["method=cyclesem_warm", "data.real_frac=0.1", "seed=1"]) == warmup_key(warmup_inputs(*command))
+    assert key_of(["method=cyclegan_warm", "data.real_frac=0.1", "seed=1"]) == warmup_key(warmup_inputs(*command))
+    assert key_of(["method=cyclesem_warm", "data.real_frac=0.1", "seed=2"]) != warmup_key(warmup_inputs(*command))
