@@ -21,6 +21,22 @@ REPO = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO / "conf"
 
 
+def default_pair_params() -> tuple[float, float]:
+    """conf/data/synthetic.yaml's (pavement_share, palette_shift): the pair a run with the default data renders."""
+    from omegaconf import OmegaConf
+
+    prepare = OmegaConf.load(CONF_DIR / "data" / "synthetic.yaml").prepare
+    return float(prepare.pavement_share), float(prepare.palette_shift)
+
+
+def default_pair_root(data_dir: Path) -> Path:
+    """Where a run with the default data config (the smoke preset too) renders its synthetic pair under `data_dir`:
+    the folder named by its palette shift (the calibrated pair's, synthetic_palette0.25)."""
+    from cyclesem.data.synthetic.pair import pair_dir_name
+
+    return data_dir / pair_dir_name(*default_pair_params())
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """paths.data_dir for tests; the smoke preset renders its 32×64 synthetic pair here once."""

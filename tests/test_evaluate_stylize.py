@@ -16,7 +16,7 @@ from cyclesem.evaluate import evaluate
 from cyclesem.runtime.checkpoint import CheckpointError, load_checkpoint
 from cyclesem.stylize import stylize
 from cyclesem.train import train
-from tests.conftest import REPO, compose_config, compose_train
+from tests.conftest import REPO, compose_config, compose_train, default_pair_root
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_evaluate_reproduces_the_test_metrics(trained_run, tmp_path, data_dir):
 @pytest.mark.parametrize("direction", ["s2t", "t2s"])
 def test_stylize_translates_a_folder_keeping_names(direction, trained_run, tmp_path, data_dir):
     run_dir, record = trained_run
-    input_dir = data_dir / "synthetic" / "gta5" / "images"
+    input_dir = default_pair_root(data_dir) / "gta5" / "images"
     cfg = compose_config("stylize", [f"ckpt_path={record['last_checkpoint']}", f"input_dir={input_dir}",
                                      f"output_dir={tmp_path / 'out'}", f"direction={direction}"])
     written = stylize(cfg)

@@ -13,13 +13,13 @@ import torch
 from cyclesem.data.image_io import read_rgb
 from cyclesem.export import export
 from cyclesem.runtime.inference import Preprocess, load_segmenter
-from tests.conftest import compose_config
+from tests.conftest import compose_config, default_pair_root
 
 
 @pytest.fixture(scope="module")
 def val_images(data_dir):
     """The smoke pair's target val images as the segmenter takes them: (4, 3, 32, 64) in [-1, 1]."""
-    paths = sorted((data_dir / "synthetic" / "cityscapes" / "leftImg8bit" / "val").rglob("*.png"))
+    paths = sorted((default_pair_root(data_dir) / "cityscapes" / "leftImg8bit" / "val").rglob("*.png"))
     preprocess = Preprocess(None)
     return torch.stack([preprocess(read_rgb(p)) for p in paths])
 

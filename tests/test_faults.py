@@ -23,7 +23,7 @@ from cyclesem.data.image_io import DatasetError
 from cyclesem.runtime.checkpoint import CheckpointSaveError, atomic_torch_save, build_module, load_checkpoint
 from cyclesem.study.run_record import machine_record
 from cyclesem.train import train
-from tests.conftest import REPO, compose_train
+from tests.conftest import REPO, compose_train, default_pair_root
 
 # 3 epochs × 4 steps (smoke: 8 labelled images, batch 2); last.ckpt every 3 steps and at every epoch end
 RUN = ["data.real_frac=0.5", "trainer.max_epochs=3", "callbacks.last_checkpoint.every_n_train_steps=3"]
@@ -173,7 +173,7 @@ def test_dataset_file_broken_during_training_is_named_and_last_checkpoint_stays_
                          "+callbacks.vandal.step=2", f"+callbacks.vandal.how={how}"], tmp_path / "run", own_data)
     with pytest.raises(DatasetError, match=r"cannot read image .*gta5/images/.*\.png") as info:
         train(cfg)
-    broken = next(p for p in (own_data / "synthetic" / "gta5" / "images").iterdir() if p.name in str(info.value)) \
+    broken = next(p for p in (default_pair_root(own_data) / "gta5" / "images").iterdir() if p.name in str(info.value)) \
         if how == "truncate" else None
     assert broken is None or broken.stat().st_size == 100
     checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")  # saved at step 2, loads whole
@@ -196,6 +196,6 @@ def test_jobs_starting_at_once_on_an_empty_cache_generate_the_dataset_once(tmp_p
     # the pair once, and (the smoke preset builds a missing one) the translation score's reference once beside it
     assert sorted(p.name for p in data_dir.iterdir()) == ["reference", "synthetic", "synthetic.lock"]
     assert len([p for p in (data_dir / "reference").iterdir() if p.is_dir()]) == 1
-    assert len(list((data_dir / "synthetic" / "gta5" / "images").glob("*.png"))) == 12  # the smoke preset's count
+    assert len(list((default_pair_root(data_dir) / "gta5" / "images").glob("*.png"))) == 12  # the smoke preset's count
     assert all(json.loads((tmp_path / f"job{i}" / "metrics.json").read_text())["status"] == "completed"
                for i in range(3))

@@ -13,16 +13,16 @@ from cyclesem.data.image_io import DatasetError
 from cyclesem.evaluate import evaluate
 from cyclesem.predict import predict
 from cyclesem.runtime.checkpoint import CheckpointError
-from tests.conftest import compose_config
+from tests.conftest import compose_config, default_pair_root
 
 
 @pytest.fixture
 def input_dir(tmp_path, data_dir):
     """The smoke pair's 4 val images in their city folders, plus two source images at other sizes (png, jpg)."""
     root = tmp_path / "in"
-    val = data_dir / "synthetic" / "cityscapes" / "leftImg8bit" / "val"
+    val = default_pair_root(data_dir) / "cityscapes" / "leftImg8bit" / "val"
     shutil.copytree(val, root / "val")
-    sources = sorted((data_dir / "synthetic" / "gta5" / "images").glob("*.png"))
+    sources = sorted((default_pair_root(data_dir) / "gta5" / "images").glob("*.png"))
     Image.open(sources[0]).resize((80, 40)).save(root / "wide.png")
     (root / "other").mkdir()
     Image.open(sources[1]).resize((56, 24)).save(root / "other" / "small.jpg")
@@ -102,7 +102,7 @@ def test_evaluate_composes_and_runs_with_another_data_config(smoke_checkpoint, t
     stored = evaluate(compose_config("evaluate", [f"ckpt_path={smoke_checkpoint}", f"paths.data_dir={data_dir}",
                                                   "split=val"], tmp_path / "a"), tmp_path / "a")
     moved = tmp_path / "moved"
-    shutil.copytree(data_dir / "synthetic" / "cityscapes", moved)
+    shutil.copytree(default_pair_root(data_dir) / "cityscapes", moved)
     cfg = compose_config("evaluate", [f"ckpt_path={smoke_checkpoint}", "data=gta5_cityscapes",
                                       f"data.target_train.root={moved}", "data.target_val.transform.resize=null"],
                          tmp_path / "b")

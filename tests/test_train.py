@@ -16,7 +16,15 @@ from cyclesem.data.labels import CLASS_NAMES
 from cyclesem.runtime.config import ConfigError
 from cyclesem.study.run_record import portable_path
 from cyclesem.train import build, train
-from tests.conftest import REPO, compose_config, compose_train, epoch_values_from_csv, real_layout_overrides
+from tests.conftest import (
+    REPO,
+    compose_config,
+    compose_train,
+    default_pair_params,
+    default_pair_root,
+    epoch_values_from_csv,
+    real_layout_overrides,
+)
 
 
 def read_metrics(run_dir) -> dict:
@@ -172,7 +180,7 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir, monkeypatch):
     on the smoke pair's folders with tiny crops, on the CPU: one step trains the networks under bf16 autocast on
     channels-last weights (real_frac 0.5 of 4 images: with the default 10 % there would be no target image, and
     so no CycleGAN to train — refused by config validation)."""
-    root = data_dir / "synthetic"
+    root = default_pair_root(data_dir)
     cfg = compose_config("train", [
         "+experiment=full_scale", "logger=none", f"paths.data_dir={data_dir}", "trainer.accelerator=cpu", "trainer.fast_dev_run=true", "data.num_workers=0",
         "data.pin_memory=false", "data.num_labeled=4", "data.real_frac=0.5", "data.batch_size=1", "data.val_batch_size=1",
@@ -183,7 +191,7 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir, monkeypatch):
         # the smoke pair must exist: render it through the synthetic config's prepare step
         f"data.prepare={{_target_: cyclesem.data.synthetic.pair.ensure_synthetic_pair, _partial_: true, root: {root}, "
         "height: 32, width: 64, num_source: 12, num_target_train: 12, num_target_val: 4, num_target_test: 4, "
-        "progress: false}",
+        f"progress: false, palette_shift: {default_pair_params()[1]}}}",
     ], tmp_path)
     assert cfg.trainer.precision == "bf16-mixed" and cfg.model.gen_s2t.ngf == 64 and cfg.model.gen_s2t.n_blocks == 9
     seen, fake_dtypes = capture_build(monkeypatch), record_fake_dtypes(monkeypatch)
