@@ -194,7 +194,8 @@ def test_jobs_starting_at_once_on_an_empty_cache_generate_the_dataset_once(tmp_p
     errors = [job.communicate(timeout=600)[1] for job in jobs]
     assert [job.returncode for job in jobs] == [0, 0, 0], errors[0][-2000:]
     # the pair once, and (the smoke preset builds a missing one) the translation score's reference once beside it
-    assert sorted(p.name for p in data_dir.iterdir()) == ["reference", "synthetic", "synthetic.lock"]
+    pair = default_pair_root(data_dir).name
+    assert sorted(p.name for p in data_dir.iterdir()) == ["reference", pair, f"{pair}.lock"]
     assert len([p for p in (data_dir / "reference").iterdir() if p.is_dir()]) == 1
     assert len(list((default_pair_root(data_dir) / "gta5" / "images").glob("*.png"))) == 12  # the smoke preset's count
     assert all(json.loads((tmp_path / f"job{i}" / "metrics.json").read_text())["status"] == "completed"

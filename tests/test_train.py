@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from cyclesem.data.labels import CLASS_NAMES
+from cyclesem.data.synthetic.pair import pair_dir_name
 from cyclesem.runtime.config import ConfigError
 from cyclesem.study.run_record import portable_path
 from cyclesem.train import build, train
@@ -362,7 +363,7 @@ def test_pavement_pair_trains_with_its_pavement_scenes_filtered_out(tmp_path, da
     datamodule, _, _ = build(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    root = data_dir / "synthetic_pavement0.5"
+    root = data_dir / pair_dir_name(0.5, default_pair_params()[1])  # beside the default pair, named by both
     on_pavement = set(json.loads((root / "manifest.json").read_text())["pavement_scenes"])
     source = datamodule.labeled_sets["source"].dataset
     assert on_pavement and str(source.root) == str(root / "gta5") and not on_pavement & set(source.names)

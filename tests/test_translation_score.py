@@ -39,7 +39,7 @@ from cyclesem.models.segmenter import UNet
 from cyclesem.models.weights_file import UnsafeCheckpointError
 from cyclesem.runtime.config import ReferenceConfig
 from cyclesem.study.run_record import portable_path
-from tests.conftest import compose_config, compose_train
+from tests.conftest import compose_config, compose_train, default_pair_params, default_pair_root
 from tests.payload_helpers import write_payload
 
 CPU = torch.device("cpu")
@@ -49,8 +49,9 @@ BATCH = 4  # the smoke preset's data.val_batch_size: anchors and evaluation batc
 @pytest.fixture(scope="module")
 def pair_root(data_dir) -> Path:
     """The smoke preset's 32×64 pair (the same parameters, so shared with the training tests)."""
-    return ensure_synthetic_pair(data_dir / "synthetic", height=32, width=64, num_source=12, num_target_train=12,
-                                 num_target_val=4, num_target_test=4, progress=False)
+    return ensure_synthetic_pair(default_pair_root(data_dir), height=32, width=64, num_source=12, num_target_train=12,
+                                 num_target_val=4, num_target_test=4, palette_shift=default_pair_params()[1],
+                                 progress=False)
 
 
 def smoke_spec(data_dir: Path, cache_dir: Path, *overrides: str) -> dict:
