@@ -182,6 +182,11 @@ def test_palette_shift_names_the_pair_root(tmp_path, monkeypatch):
     ("data=gta5_cityscapes test_checkpoint=best", "test_checkpoint='best'",
      "expected last: checkpoints would be selected on None/val, the split the test stage scores"),
     ("data.target_test.split=val", "test_checkpoint='best'", "data/synthetic_palette0.25/cityscapes/val, the split the test stage"),
+    # the synthetic pair's studies pin its palette: on the real data that is a pair to shape that is not there
+    ("+experiment=gap_study data=gta5_cityscapes method=baseline", "data.prepare={'palette_shift': 0.25}",
+     "expected data=synthetic, or +experiment=gta5_study"),
+    ("+experiment=real_frac_study data=gta5_cityscapes method=baseline", "data.prepare={'palette_shift': 1.0}",
+     "renders nothing"),
 ])
 def test_validate_names_key_and_range(override, key, expected, tmp_path):
     cfg = compose_config("train", override.split(), tmp_path)

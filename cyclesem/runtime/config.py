@@ -273,6 +273,14 @@ def validate(cfg: DictConfig) -> None:
     _check(data.batch_size >= 1, "data.batch_size", data.batch_size, "an integer >= 1")
     _check(data.val_batch_size >= 1, "data.val_batch_size", data.val_batch_size, "an integer >= 1")
     _check(data.num_workers >= 0, "data.num_workers", data.num_workers, "an integer >= 0")
+    prepare = OmegaConf.select(data, "prepare", default=None)
+    if prepare is not None and "_target_" not in prepare:
+        raise ConfigError(
+            f"data.prepare={OmegaConf.to_container(prepare)!r} renders nothing: this data config reads its datasets "
+            "from disk (data.prepare: null, e.g. data=gta5_cityscapes), so data.prepare.* (palette_shift, "
+            "pavement_share) has no pair to shape. The presets that set it (gap_study, gap_calibration, "
+            "real_frac_study, budget_pilot, smoke) are studies of the synthetic pair: expected data=synthetic, or "
+            "+experiment=gta5_study for GTA5 → Cityscapes")
     share = OmegaConf.select(data, "prepare.pavement_share", default=0.0)
     _check(_finite(share) and not isinstance(share, bool) and 0.0 <= share <= 1.0, "data.prepare.pavement_share",
            share, "a float in [0, 1] (the share of source scenes shot from the pavement; 0: the default pair)")
