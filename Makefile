@@ -30,7 +30,7 @@ test-fast: $(STAMP)
 ## the real-fraction study under the protocol (docs/study.md); resumes from experiments/real_frac_study/runs
 study: $(STAMP)
 	$(PY) -m cyclesem.train -m +experiment=real_frac_study resume_sweep=true $(ARGS)
-	$(PY) -m cyclesem.report experiments/real_frac_study --compare oracle:cyclesem --compare cyclesem_unlabeled:baseline
+	$(PY) -m cyclesem.report experiments/real_frac_study --compare oracle:cyclesem --compare cyclesem_unlabeled:baseline --efficiency-against target_only
 
 ## the one-seed pilot sweeps from before the protocol (see experiments/real_frac_sweep)
 sweep: $(STAMP)

@@ -97,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "values after the first), with a delta-method 95 %% CI (repeatable), e.g. "
                              "--group-by method,palette_shift --ratio baseline@0:target_only@1: source-only / "
                              "target-only per palette shift (docs/domain_gap.md)")
+    parser.add_argument("--efficiency-against", action="append", default=[], metavar="OTHER",
+                        help="another method whose curve the data-efficiency estimate is also read against "
+                             "(repeatable), e.g. target_only: the real share at which the real images alone match "
+                             "--method")
     parser.add_argument("--include", action="append", default=[], type=Path, metavar="OTHER_STUDY",
                         help="another study folder whose runs/*.json records join the report (read only; "
                              "repeatable); the outputs are still written into sweep_dir only")
@@ -108,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with exit_on_user_error():
         write_report(args.sweep_dir, metric=args.metric, method=args.method, baseline=args.baseline,
                      group_by=args.group_by, use_wandb=args.use_wandb, include=args.include,
-                     compare=args.compare, ratios=args.ratio)
+                     compare=args.compare, ratios=args.ratio, efficiency_against=args.efficiency_against)
     return 0
 
 

@@ -127,15 +127,15 @@ def gain_text(group: GroupSummary) -> str:
     return mean_std(group, "translation_gain", decimals) + (" (not meaningful)" if gain_flag(group) is False else "")
 
 
-def efficiency_text(e) -> str:
+def efficiency_text(e, who: str = "the baseline") -> str:
     seeds = "1 seed, a pilot" if e.n_seeds == 1 else f"{e.n_seeds} seeds"
     head = f"at {percent(e.frac)} % real ({seeds}, {percent(e.score)}):"
     if e.verdict == "not reached":
-        return f"{head} the baseline's mean curve never reaches it — not reached"
+        return f"{head} {who}'s mean curve never reaches it — not reached"
     if e.verdict == "pilot":
-        return f"{head} the baseline of the same seed needs {percent(e.needed)} % real — no interval from one seed"
+        return f"{head} {who} of the same seed needs {percent(e.needed)} % real — no interval from one seed"
     ci = f"[{percent(e.low)}, {percent(e.high) if e.high is not None else 'beyond the grid'}]"
-    return f"{head} the baseline needs {percent(e.needed)} % real, 95 % CI {ci} — {e.verdict}"
+    return f"{head} {who} needs {percent(e.needed)} % real, 95 % CI {ci} — {e.verdict}"
 
 
 def method_by_share_table(groups: Sequence[GroupSummary], metric: str) -> list[str]:
@@ -154,12 +154,26 @@ def method_by_share_table(groups: Sequence[GroupSummary], metric: str) -> list[s
     return lines
 
 
+def efficiency_section(metric: str, method: str, baseline: str, efficiency: Sequence, readout: Sequence[str],
+                       who: str = "the baseline") -> list[str]:
+    """summary.md's data-efficiency section of ``method`` against ``baseline``, the method whose curve is the
+    yardstick (``who``: how the text names it)."""
+    lines = ["", f"## Data efficiency ({metric}, {method} vs {baseline})", "",
+             f"The real share at which {who}'s mean curve (linear between measured shares) reaches the "
+             "method's mean score, with a bootstrap 95 % CI over seeds (resampled together: a seed is one labelled "
+             "subset); \"not resolved\" when the CI runs past the grid.", ""]
+    lines += [f"- {efficiency_text(e, who)}" for e in efficiency] or [f"- {line}" for line in readout]
+    return [*lines, "", "Point estimates from the mean curves:", "", *(f"- {line}" for line in readout)]
+
+
 def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[GroupSummary],
                    readout: Sequence[str], metric: str, differences: Sequence = (), efficiency: Sequence = (),
                    method: str = "cyclesem", baseline: str = "baseline", included: Sequence[Path] = (),
-                   further: Sequence = (), ratio_lines: Sequence[str] = ()) -> str:
+                   further: Sequence = (), ratio_lines: Sequence[str] = (),
+                   further_efficiency: Sequence = ()) -> str:
     """summary.md: scores per method × fraction, the --ratio tables (``ratio_lines``, cyclesem/report/ratio.py), the
-    data-efficiency readout, failed jobs, per-class IoU."""
+    data-efficiency readout against the baseline and against each of ``further_efficiency``'s other methods
+    ((other, estimates, readout) triples), failed jobs, per-class IoU."""
     counts = {s: sum(j.status == s for j in jobs) for s in ("completed", "failed", "missing")}
     val_only = [j.job for j in jobs if j.split == "val"]
     also = f" and the job records of {', '.join(f'`{p}`' for p in included)}" if included else ""
@@ -206,13 +220,10 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
                   "| method | other | % real | n | difference [95 % CI] |", "|---|---|---:|---:|---|"]
         lines += [f"| {ours} | {versus} | {percent(frac)} | {diff.n} | {interval_text(diff)} |"
                   for ours, versus, frac, diff in further]
-    lines += ["", f"## Data efficiency ({metric}, {method} vs {baseline})", "",
-              "The real share at which the baseline's mean curve (linear between measured shares) reaches the "
-              "method's mean score, with a bootstrap 95 % CI over seeds (resampled together: a seed is one labelled "
-              "subset); \"not resolved\" when the CI runs past the grid.", ""]
-    lines += [f"- {efficiency_text(e)}" for e in efficiency] or [f"- {line}" for line in readout]
-    lines += ["", "Point estimates from the mean curves:", "", *(f"- {line}" for line in readout), "",
-              "## Failed or missing jobs", ""]
+    lines += efficiency_section(metric, method, baseline, efficiency, readout)
+    for other, other_efficiency, other_readout in further_efficiency:  # --efficiency-against
+        lines += efficiency_section(metric, method, other, other_efficiency, other_readout, other)
+    lines += ["", "## Failed or missing jobs", ""]
     bad = [j for j in jobs if j.status != "completed"]
     lines += ["| job | status | method | % real | seed | reason |", "|---|---|---|---:|---:|---|"] if bad else ["None."]
     lines += [f"| {j.job} | {j.status} | {j.method or '?'} | {percent(j.real_frac) if j.real_frac is not None else '?'} | "
@@ -231,7 +242,7 @@ def render_summary(sweep_dir: Path, jobs: Sequence[JobResult], groups: Sequence[
 
 def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[GroupSummary], readout: Sequence[str],
                  metric: str, paths: dict[str, Path], differences: Sequence = (), method: str = "cyclesem",
-                 further: Sequence = (), ratio_lines: Sequence[str] = ()) -> None:
+                 further: Sequence = (), ratio_lines: Sequence[str] = (), further_efficiency: Sequence = ()) -> None:
     table = Table(title="scores (%) — mean [95 % CI] over seeds")
     for column in ("method", "% real", "n", "fwIoU", "mIoU", "pixel acc"):
         # long group names (cyclesem/0.3/pavement) fold onto a second line rather than being cut off
@@ -251,7 +262,7 @@ def print_report(console: Console, jobs: Sequence[JobResult], groups: Sequence[G
     for line in ratio_lines:  # the --ratio tables, as summary.md has them
         console.print(line, markup=False, soft_wrap=True)
     console.print(f"[bold]Data efficiency ({metric})[/bold]")
-    for line in readout:
+    for line in [*readout, *(line for _, _, other_readout in further_efficiency for line in other_readout)]:
         console.print(f"  {line}", markup=False, soft_wrap=True)
     for job in (j for j in jobs if j.status != "completed"):
         console.print(f"[red]{job.status}[/red] {escape(job.job)}: {escape(job.error or '')}", highlight=False, soft_wrap=True)

@@ -83,13 +83,16 @@ def _log_wandb(use_wandb: bool | None, sweep_dir: Path, groups: Sequence[GroupSu
 def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "cyclesem",
                  baseline: str = "baseline", group_by: str | Sequence[str] = "method", use_wandb: bool | None = None,
                  console: Console | None = None, include: Sequence[Path | str] = (),
-                 compare: Sequence[tuple[str, str]] = (), ratios: Sequence[RatioSpec] = ()) -> dict[str, Path]:
+                 compare: Sequence[tuple[str, str]] = (), ratios: Sequence[RatioSpec] = (),
+                 efficiency_against: Sequence[str] = ()) -> dict[str, Path]:
     """Collect the sweep (or study) and the job records of the ``include`` study folders, write results.csv,
     groups.csv, efficiency.json, summary.md and curves.png into ``sweep_dir`` alone, print and (maybe) log them.
     Paired differences: ``method`` against ``baseline`` first, then against the fixed comparators; each
     ``(method, other)`` pair of ``compare`` adds method − other at every fraction both have (a second arm of an
     open question, e.g. ``("baseline/none", "baseline/median")`` beside cyclesem's). Each of ``ratios`` adds a ratio
-    table per setting (cyclesem/report/ratio.py) to summary.md, ratio.csv and efficiency.json."""
+    table per setting (cyclesem/report/ratio.py) to summary.md, ratio.csv and efficiency.json. Each of
+    ``efficiency_against`` adds the data-efficiency estimate of ``method`` against that method's curve too (e.g.
+    target_only: how many real images alone match the method)."""
     sweep_dir = Path(sweep_dir)
     group_fields = [f.strip() for f in group_by.split(",")] if isinstance(group_by, str) else list(group_by)
     jobs = collect(sweep_dir, group_by, include)
@@ -101,11 +104,18 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
     differences = paired_differences(groups, method, metric, comparators)
     efficiency = efficiency_estimates(groups, method, baseline, metric)
     further = _further_differences(groups, compare, metric)
+    present = sorted({g.method for g in groups})
+    for other in efficiency_against:
+        if other not in present:
+            raise ReportError(f"--efficiency-against {other}: no group is named {other!r}; the groups are "
+                              f"{', '.join(present) or 'none (no completed job)'}")
+    further_efficiency = [(other, efficiency_estimates(groups, method, other, metric),
+                           efficiency_readout(groups, method, other, metric)) for other in efficiency_against]
     ratio_table = [row for spec in ratios for row in ratio_rows(groups, spec, metric)]
     included = [Path(p) for p in include]
     ratio_lines = ratio_section(ratio_table, metric, "/".join(group_fields[1:]))
     summary = render_summary(sweep_dir, jobs, groups, readout, metric, differences, efficiency, method, baseline,
-                             included, further, ratio_lines)
+                             included, further, ratio_lines, further_efficiency)
     paths = {"results": write_results_csv(jobs, sweep_dir / "results.csv"), "summary": sweep_dir / "summary.md",
              "groups": write_groups_csv(groups, sweep_dir / "groups.csv"), "efficiency": sweep_dir / "efficiency.json"}
     paths["summary"].write_text(summary)
@@ -121,9 +131,11 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
         "further_paired_differences": [{"method": ours, "versus": versus, "real_frac": frac, **asdict(diff)}
                                        for ours, versus, frac, diff in further],
         **(ratio_json if ratio_table else {}),  # only with --ratio: the other reports' files stay as they were
+        **({"further_estimates": [{"baseline": other, "estimates": [asdict(e) for e in estimates]}
+                                  for other, estimates, _ in further_efficiency]} if further_efficiency else {}),
     }, indent=2) + "\n")
     paths["curves"] = plot_curves(groups, order, sweep_dir.name, sweep_dir / "curves.png")
     print_report(console or Console(), jobs, groups, readout, metric, paths, differences, method, further,
-                 ratio_lines)
+                 ratio_lines, further_efficiency)
     _log_wandb(use_wandb, sweep_dir, groups, summary, paths)
     return paths

@@ -142,6 +142,40 @@ def test_compare_adds_a_second_arms_paired_difference(tmp_path: Path, capsys: py
     assert (question / "summary.md").read_text() == before
 
 
+def test_efficiency_against_target_only_reads_the_real_images_alone_as_the_yardstick(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--efficiency-against target_only: where target_only's curve (0.30 at 5 %, 0.40 at 10 %, 0.50 at 30 %, every
+    seed) reaches cyclesem's 0.35 at 10 % → 7.5 % real; the baseline's (0.20 at 10 %, 0.40 at 30 %) → 25 %."""
+    study = tmp_path / "study"
+    for seed in (0, 1, 2):
+        write(study, record("cyclesem", 0.1, seed, 0.35))
+        for frac, miou in ((0.1, 0.20), (0.3, 0.40)):
+            write(study, record("baseline", frac, seed, miou))
+        for frac, miou in ((0.05, 0.30), (0.1, 0.40), (0.3, 0.50)):
+            write(study, record("target_only", frac, seed, miou))
+    assert main([str(study), "--efficiency-against", "target_only", "--no-wandb"]) == 0
+    efficiency = json.loads((study / "efficiency.json").read_text())
+    (against_baseline,) = efficiency["estimates"]
+    assert against_baseline["needed"] == pytest.approx(0.25)
+    (further,) = efficiency["further_estimates"]
+    (estimate,) = further["estimates"]
+    assert further["baseline"] == "target_only" and estimate["frac"] == 0.1 and estimate["n_seeds"] == 3
+    assert estimate["needed"] == pytest.approx(0.075) and estimate["verdict"] == "resolved"
+    summary = (study / "summary.md").read_text()
+    assert "## Data efficiency (mIoU, cyclesem vs target_only)" in summary
+    assert "- at 10.0 % real (3 seeds, 35.0): target_only needs 7.5 % real, 95 % CI [7.5, 7.5] — resolved" in summary
+    assert "- at 10.0 % real (3 seeds, 35.0): the baseline needs 25.0 % real" in summary
+    out = capsys.readouterr().out
+    assert "cyclesem at 10.0 % real: mIoU 35.0 % → target_only needs 7.5 % real (interpolated) → no saving" in out
+
+    # without the option the file has no further estimates; a method nobody ran: one error, exit 2
+    assert main([str(study), "--no-wandb"]) == 0
+    assert "further_estimates" not in json.loads((study / "efficiency.json").read_text())
+    with pytest.raises(SystemExit) as exit_:
+        main([str(study), "--efficiency-against", "oracle", "--no-wandb"])
+    assert exit_.value.code == 2 and "no group is named 'oracle'" in capsys.readouterr().err
+
+
 def test_duplicate_record_key_in_two_folders_is_an_error(folders: tuple[Path, Path], tmp_path: Path,
                                                           capsys: pytest.CaptureFixture) -> None:
     main_study, question = folders
