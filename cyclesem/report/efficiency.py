@@ -85,6 +85,15 @@ def efficiency_readout(groups: Sequence[GroupSummary], method: str, baseline: st
     return lines
 
 
+def comparators_of(method: str, baseline: str) -> tuple[str, ...]:
+    """--baseline first, then the fixed comparators in the method's own setting: with --group-by method,FIELD…
+    a group is named "<method>/<setting>", and cyclesem_warm/0.25 is compared with baseline/0.25, target_only/0.25 and
+    cyclegan/0.25 (the same pair, class weights, …), never with another setting's groups."""
+    setting = method.partition("/")[2]
+    fixed = (f"{c}/{setting}" if setting else c for c in COMPARATORS)
+    return (baseline, *(c for c in fixed if c != baseline))
+
+
 def paired_differences(groups: Sequence[GroupSummary], method: str, metric: str,
                        comparators: Sequence[str] = COMPARATORS) -> list[tuple[str, float, Interval]]:
     """(comparator, real_frac, interval of method − comparator over the seeds both have), per shared fraction."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from cyclesem.report.efficiency import (
-    COMPARATORS,
+    comparators_of,
     efficiency_estimates,
     efficiency_readout,
     paired_differences,
@@ -100,8 +100,7 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
     order = _method_order(groups, method, baseline)
     groups.sort(key=lambda g: (order.index(g.method), g.real_frac))  # the compared pair first in every table
     readout = efficiency_readout(groups, method, baseline, metric)
-    comparators = (baseline, *(c for c in COMPARATORS if c != baseline))  # --baseline is always compared with
-    differences = paired_differences(groups, method, metric, comparators)
+    differences = paired_differences(groups, method, metric, comparators_of(method, baseline))
     efficiency = efficiency_estimates(groups, method, baseline, metric)
     further = _further_differences(groups, compare, metric)
     present = sorted({g.method for g in groups})

@@ -115,9 +115,12 @@ def test_compare_adds_a_second_arms_paired_difference(tmp_path: Path, capsys: py
             "cyclesem/none", "--baseline", "cyclesem/median", "--no-wandb"]
     assert main([*args, "--compare", "baseline/none:baseline/median"]) == 0
     efficiency = json.loads((question / "efficiency.json").read_text())
-    (first,) = efficiency["paired_differences"]
+    # --baseline first, then the fixed comparators of the method's own setting (baseline/none, not baseline/median)
+    first, same_setting = efficiency["paired_differences"]
     assert (first["method"], first["versus"]) == ("cyclesem/none", "cyclesem/median")
     assert first["mean"] == pytest.approx(-0.02 / 3)
+    assert (same_setting["method"], same_setting["versus"]) == ("cyclesem/none", "baseline/none")
+    assert same_setting["mean"] == pytest.approx(0.11)  # 0.40 − 0.30, 0.41 − 0.30, 0.45 − 0.33
     (further,) = efficiency["further_paired_differences"]
     assert (further["method"], further["versus"], further["real_frac"], further["n"]) == (
         "baseline/none", "baseline/median", 0.1, 3)
