@@ -17,7 +17,7 @@ PACKAGE = REPO / "cyclesem"
 # the commands (python -m cyclesem.<name>) whose main() runs their work inside exit_on_user_error
 COMMANDS = ("train", "evaluate", "stylize", "predict", "export", "figure", "translation_figure", "translation_worth",
             "reference", "warmup",
-            "report/__main__", "bench/__main__", "gpu_check", "convert_checkpoint")
+            "report/__main__", "bench/__main__", "gpu_check/__main__", "convert_checkpoint")
 # error classes a user cannot fix by changing the command line
 NOT_USER_ERRORS = {
     "CheckpointSaveError",  # the disk filled up mid-run: the run's metrics.json records it

@@ -15,7 +15,9 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from cyclesem.gpu_check import CHECKS, json_safe, output_path, run_checks
+from cyclesem.gpu_check.checks import CHECKS
+from cyclesem.gpu_check.record import json_safe, output_path
+from cyclesem.gpu_check.run import run_checks
 from tests.conftest import CONF_DIR, REPO
 
 CHECK_KEYS = {"what", "status", "error", "error_at", "wall_time_s", "figures", "commands"}

@@ -1,27 +1,5 @@
-"""Check a GPU machine: the GPU path's training runs and benchmarks, one JSON of what passed and how fast.
-
-    python -m cyclesem.gpu_check                  # one GPU, at most 8 minutes; writes experiments/gpu/<gpu>_<date>.json
-    python -m cyclesem.gpu_check checks=[bench]   # a subset
-    python -m cyclesem.gpu_check mode=cpu         # the same checks at tiny sizes on the CPU (the test suite runs it)
-
-The checks (conf/gpu_check.yaml sizes them per mode), each in this process, isolated: a failure is recorded
-with its one-line error and where in cyclesem it was raised, and the next check runs.
-
-    fast_run       trainer=gpu (bf16-mixed) with channels_last on the synthetic pair: val, test, checkpoints,
-                   then one more epoch resumed from last.ckpt
-    ddp            trainer=ddp trainer.devices=1 (NCCL, SyncBatchNorm, find_unused_parameters), once with the
-                   fused classifier path (joint) and once with the frozen one (with its pre-training stage)
-    full_scale     +experiment=full_scale (CycleGAN-size networks, 512×512 crops, batch 1) for ~300 batches on
-                   GTA5- and Cityscapes-size frames written to the work dir (cyclesem.bench.loader)
-    bench          the training-step benchmark (cyclesem.bench) at full scale, as a fraction of this GPU's
-                   measured bf16 matmul rate, with peak GPU memory
-    bench_compile  the same with compile=true
-
-The training runs are `cyclesem.train.train` on composed configs (each check's JSON entry lists the
-equivalent commands) with a `cyclesem.bench.probe.TrainingProbe` callback for step times, peak memory, the last
-losses and what the strategy set up. The exit status is 1 when a check failed, 2 when the command could not
-start (mode=gpu without a CUDA device, a bad option).
-"""
+"""The GPU check's five checks and the training-run plumbing they share: each check gets a Context, fills
+its Result as it goes, and raises where what a run produced is wrong."""
 
 from __future__ import annotations
 
@@ -30,20 +8,12 @@ import gc
 import json
 import math
 import os
-import platform
-import re
-import subprocess
-import tempfile
 import time
-import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from importlib.metadata import version
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
@@ -53,16 +23,11 @@ from omegaconf import DictConfig, open_dict
 from cyclesem.bench.__main__ import benchmark
 from cyclesem.bench.loader import write_cityscapes_frames, write_gta5_frames
 from cyclesem.method.options import MethodOptions
-from cyclesem.runtime.config import CONF_DIR, validate
-from cyclesem.runtime.errors import exit_on_user_error
+from cyclesem.runtime.config import validate
 from cyclesem.runtime.preflight import preflight
-from cyclesem.study.run_record import cpu_model, environment_record, write_metrics
 from cyclesem.train import train
 
-MODES = ("gpu", "cpu")
 CHECKS = ("fast_run", "ddp", "full_scale", "bench", "bench_compile")
-SCHEMA_VERSION = 1
-PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class CheckFailed(AssertionError):
@@ -345,161 +310,3 @@ CHECK_FUNCTIONS: dict[str, tuple[Callable[[Context, Result], None], str]] = {
     "bench": (bench, "training-step benchmark at full scale, eager, against the measured bf16 matmul rate"),
     "bench_compile": (bench_compile, "training-step benchmark at full scale with compile=true"),
 }
-
-
-# ----------------------------------------------------------------- running and recording
-def error_location(err: BaseException) -> str | None:
-    """file:line of the innermost frame inside cyclesem: where a device bug surfaces."""
-    inside = [frame for frame in traceback.extract_tb(err.__traceback__)
-              if Path(frame.filename).resolve().is_relative_to(PACKAGE_DIR)]
-    if not inside:
-        return None
-    frame = inside[-1]
-    return f"{Path(frame.filename).resolve().relative_to(PACKAGE_DIR.parent)}:{frame.lineno}"
-
-
-def one_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:500]
-
-
-def run_check(name: str, ctx: Context) -> Result:
-    function, what = CHECK_FUNCTIONS[name]
-    result = Result(what=what)
-    skip = ctx.profile[name].get("skip")
-    if skip:
-        result.status, result.error = "skipped", str(skip)
-        return result
-    started = time.perf_counter()
-    try:
-        function(ctx, result)
-        if ctx.device_type == "cuda":
-            torch.cuda.synchronize()
-        result.status = "passed"
-    except Exception as err:  # isolated: record it and go on with the next check
-        traceback.print_exc()
-        result.error, result.error_at = one_line(err), error_location(err)
-    finally:
-        result.wall_time_s = round(time.perf_counter() - started, 1)
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    print(f"gpu_check {name}: {result.status} in {result.wall_time_s} s" + (f" ({result.error})" if result.error else ""))
-    return result
-
-
-def nvidia_driver() -> str | None:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-
-
-def machine(mode: str) -> dict[str, Any]:
-    """The device and the software stack the checks ran on."""
-    info: dict[str, Any] = {
-        "cpu": cpu_model(), "python": platform.python_version(), "torch": torch.__version__,
-        "lightning": version("lightning"), "cuda": torch.version.cuda,
-        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-    }
-    if mode == "gpu":
-        properties = torch.cuda.get_device_properties(0)
-        nccl = None
-        with contextlib.suppress(Exception):  # torch built without NCCL
-            nccl = ".".join(str(v) for v in torch.cuda.nccl.version())
-        info.update(device=torch.cuda.get_device_name(0), device_count=torch.cuda.device_count(),
-                    capability=f"{properties.major}.{properties.minor}",
-                    memory_gib=round(properties.total_memory / 2**30, 1), driver=nvidia_driver(), nccl=nccl)
-    else:
-        info.update(device="cpu", device_count=0, threads=torch.get_num_threads())
-    return info
-
-
-def output_path(directory: Path, device: str, now: datetime) -> Path:
-    """<device name>_<date>.json, with the time added when that name is taken (a committed result stays)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", device.lower()).strip("-") or "device"
-    path = directory / f"{slug}_{now:%Y-%m-%d}.json"
-    return path if not path.exists() else directory / f"{slug}_{now:%Y-%m-%d_%H%M%S}.json"
-
-
-def json_safe(value: Any, work_dir: Path | None = None) -> Any:
-    """nan and inf as strings (the file stays strict JSON and a non-finite loss stays visible), and the
-    temporary work dir as ``<work_dir>`` (a committed record holds no path of the machine that wrote it)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, str) and work_dir is not None:
-        return value.replace(str(work_dir), "<work_dir>")
-    if isinstance(value, dict):
-        return {k: json_safe(v, work_dir) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v, work_dir) for v in value]
-    return value
-
-
-class StartError(ValueError):
-    """The command cannot start: no CUDA device in mode=gpu, an unknown mode or check."""
-
-
-def check_start(cfg: DictConfig) -> None:
-    if cfg.mode not in MODES:
-        raise StartError(f"mode={cfg.mode!r} is not one of {', '.join(MODES)}")
-    unknown = [name for name in cfg.checks if name not in CHECKS]
-    if unknown or not cfg.checks:
-        raise StartError(f"checks={list(cfg.checks)}: expected a non-empty list of {', '.join(CHECKS)}")
-    if cfg.mode == "gpu" and not torch.cuda.is_available():
-        built = f"built for CUDA {torch.version.cuda}" if torch.version.cuda else "built without CUDA"
-        raise StartError(f"mode=gpu needs a CUDA device, and torch {torch.__version__} ({built}) sees none; "
-                         "mode=cpu runs the same checks at tiny sizes on the CPU")
-
-
-def run_checks(cfg: DictConfig, command: str) -> tuple[dict[str, Any], Path]:
-    """Run the configured checks, writing the JSON after each one (a killed run keeps what it measured)."""
-    check_start(cfg)
-    profile = cfg.profiles[cfg.mode]
-    info = machine(cfg.mode)
-    now = datetime.now().astimezone()
-    path = output_path(Path(cfg.output_dir or profile.output_dir), info["device"], now)
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "mode": cfg.mode, "command": command,
-        "started_at": now.isoformat(timespec="seconds"), "finished_at": None, "wall_time_s": None,
-        "budget_s": profile.budget_s, "passed": None, "machine": info, "environment": environment_record(cfg.seed),
-        "checks": {},
-    }
-    started = time.perf_counter()
-    with (tempfile.TemporaryDirectory(prefix="cyclesem-gpu-check-") if cfg.work_dir is None
-          else contextlib.nullcontext(cfg.work_dir)) as work_dir:
-        ctx = Context(mode=cfg.mode, profile=profile, work_dir=Path(work_dir).absolute(), seed=cfg.seed)
-        for name in cfg.checks:
-            elapsed = time.perf_counter() - started
-            if elapsed > profile.budget_s and not profile[name].get("skip"):  # end near the budget on a slow machine
-                result = Result(what=CHECK_FUNCTIONS[name][1],
-                                error=f"not run: the {profile.budget_s} s budget was spent ({elapsed:.0f} s)")
-            else:
-                result = run_check(name, ctx)
-            record["checks"][name] = asdict(result)
-            write_metrics(path.parent, json_safe(record, ctx.work_dir), path.name)
-    record.update(finished_at=datetime.now().astimezone().isoformat(timespec="seconds"),
-                  wall_time_s=round(time.perf_counter() - started, 1),
-                  passed=all(c["status"] != "failed" for c in record["checks"].values()))
-    record = json_safe(record, ctx.work_dir)
-    write_metrics(path.parent, record, path.name)
-    return record, path
-
-
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="gpu_check")
-def main(cfg: DictConfig) -> None:
-    command = " ".join(["python -m cyclesem.gpu_check", *HydraConfig.get().overrides.task])
-    with exit_on_user_error():  # StartError (no CUDA device in mode=gpu, …): one line, exit 2
-        record, path = run_checks(cfg, command)
-    width = max(len(name) for name in record["checks"])
-    for name, check in record["checks"].items():
-        print(f"{name:<{width}}  {check['status']:<7}  {check['wall_time_s'] or 0:>6.1f} s  {check['error'] or ''}")
-    print(f"gpu_check: {path} ({record['wall_time_s']} s)")
-    if not record["passed"]:
-        raise SystemExit(1)
-
-
-if __name__ == "__main__":
-    main()

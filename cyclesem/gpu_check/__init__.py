@@ -1,0 +1,1 @@
+"""Checking a GPU machine: ``python -m cyclesem.gpu_check``."""
