@@ -8,10 +8,11 @@ from pathlib import Path
 from cyclesem.data.labels import CLASS_NAMES
 
 
-def write_record(study: Path, method: str, frac: float, seed: int, miou: float, shift: float | None) -> None:
-    """A gap_calibration job record as cyclesem/study/records.py writes it; ``shift`` None: a record without the override
-    (palette_shift from conf/data/synthetic.yaml's default)."""
-    overrides = ["+experiment=gap_calibration", f"method={method}", f"data.real_frac={frac}", f"seed={seed}"]
+def write_record(study: Path, method: str, frac: float, seed: int, miou: float, shift: float | None,
+                 experiment: str = "gap_calibration") -> None:
+    """A gap_calibration (or ``experiment``) job record as cyclesem/study/records.py writes it; ``shift`` None: a
+    record without the override (palette_shift from conf/data/synthetic.yaml's default)."""
+    overrides = [f"+experiment={experiment}", f"method={method}", f"data.real_frac={frac}", f"seed={seed}"]
     overrides += [] if shift is None else [f"data.prepare.palette_shift={shift}"]
     key = ",".join(sorted(o.lstrip("+") for o in overrides))
     record = {"job": key, "overrides": overrides, "status": "completed", "method": method, "real_frac": frac,
