@@ -20,8 +20,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
-from cyclesem.bench.__main__ import benchmark
 from cyclesem.bench.loader import write_cityscapes_frames, write_gta5_frames
+from cyclesem.bench.run import benchmark
 from cyclesem.method.options import MethodOptions
 from cyclesem.runtime.config import validate
 from cyclesem.runtime.preflight import preflight

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from cyclesem.bench.__main__ import benchmark, settings_from_config
+from cyclesem.bench.run import benchmark, settings_from_config
 from cyclesem.bench.steps import build_module, joint_step, make_batch, variant_named
 from tests.conftest import REPO, compose_config
 
