@@ -33,6 +33,10 @@ global random states, the curve and the patience counters; tensors and plain val
 the next build of the same key continues from the last one — the data streams skip the batches already trained, so
 the resumed warm-up trains the same batches with the same random draws as one that never stopped and ends with the
 same weights on the same device and thread count. ``partial.pt`` is deleted once the entry is complete.
+
+``warmup.compile`` torch.compiles the four networks (``model.compile``'s path in the module): like the thread count
+it says how fast, not what, so it is not keyed — a build may resume compiled or not — and the record names it
+(compiled kernels round differently, so bit-identical rebuilds need the same setting as well).
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ NETWORKS = ("gen_s2t", "gen_t2s", "disc_s", "disc_t")
 # the model.* keys the warm-up trains with (and a warm-started job must share, or it gets another warm-up)
 CYCLEGAN_KEYS = (*NETWORKS, "optimizer_g", "optimizer_d", "gan_mode", "pool_size", "disc_noise")
 LOSS_KEYS = ("gan", "cycle", "identity")
-# warmup.* keys that say what it is (cache_dir, pair_manifest and num_workers say where or how fast)
+# warmup.* keys that say what it is (cache_dir, pair_manifest, num_workers and compile say where or how fast)
 _OWN_KEYS = ("seed", "batches", "batch_size", "eval_every", "patience", "source", "target_train", "paired")
 CURVE_COLUMNS = ("batch", "translation_score", "translation_gain", "translation_l1", "g_gan", "g_cycle",
                  "g_identity", "d_target", "d_source", "wall_time_s")
@@ -349,7 +353,8 @@ def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference
                             pool_size=cyclegan["pool_size"], disc_noise=cyclegan["disc_noise"],
                             on_point=lambda curve: atomic_write(directory / CURVE_FILE,
                                                                 lambda f: f.write(_curve_csv(curve))),
-                            on_checkpoint=checkpoint if key is not None else None, resume=resume)
+                            on_checkpoint=checkpoint if key is not None else None, resume=resume,
+                            compile=bool(spec.get("compile", False)))
     trainer = L.Trainer(max_epochs=1, accelerator=device.type, devices=[device.index] if device.index is not None else 1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
@@ -360,6 +365,7 @@ def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference
     state = {f"{name}.{k}": v.detach().cpu() for name, network in networks_of(module).items()
              for k, v in network.state_dict().items()}
     training = {"command": command_line(), "device": str(device), "threads": torch.get_num_threads(),
+                "compile": bool(spec.get("compile", False)),
                 "source_images": len(source_set), "target_images": len(target_set),
                 "paired_images": len(paired) if scored else 0,
                 "wall_time_s": round(time.time() - started, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -130,6 +130,7 @@ class WarmupConfig:
     eval_every: int = MISSING  # batches between two points of the translation-score curve
     patience: int | None = None  # stop after this many evaluations without a better score; null: never
     num_workers: int = 0
+    compile: bool = False  # torch.compile the four networks: how fast (like the thread count), not keyed
     source: Any = MISSING  # every image of these, read without labels
     target_train: Any = MISSING
     paired: Any = None  # where the curve's translation score is measured; null: no score

@@ -131,7 +131,8 @@ def test_a_changed_key_trains_a_new_warmup(built, data_dir, tmp_path, monkeypatc
     key = warmup_key(warmup_inputs(spec, cyclegan, reference))
     assert key == entry.key
     # where things are is not part of the key; what the warm-up is (seed, networks, losses, crop, reference) is
-    assert warmup_key(warmup_inputs({**spec, "cache_dir": str(tmp_path), "num_workers": 3}, cyclegan, reference)) == key
+    assert warmup_key(warmup_inputs({**spec, "cache_dir": str(tmp_path), "num_workers": 3, "compile": True}, cyclegan,
+                                    reference)) == key
     skip_spec, skip_cyclegan, _ = specs(data_dir, tmp_path, "+model.gen_s2t.input_skip=true")
     assert skip_cyclegan["gen_t2s"]["input_skip"] is True  # gen_t2s follows gen_s2t
     crop = {**spec, "source": {**spec["source"], "transform": {**spec["source"]["transform"], "crop": [16, 32]}}}
@@ -139,6 +140,21 @@ def test_a_changed_key_trains_a_new_warmup(built, data_dir, tmp_path, monkeypatc
                (spec, {**cyclegan, "loss": {**cyclegan["loss"], "identity": 0.0}}, reference),
                (spec, cyclegan, {**reference, "batches": reference["batches"] + 1}), (spec, cyclegan, None)]
     assert len({key, *(warmup_key(warmup_inputs(*inputs)) for inputs in changed)}) == len(changed) + 1
+
+
+def test_compile_compiles_the_four_networks_under_the_same_key_and_the_record_says_so(built, tmp_path, monkeypatch):
+    """warmup.compile=true goes through the module's compile path (nn.Module.compile on each network; stubbed here:
+    inductor's C++ build takes minutes on a CPU, tests/bench/test_bench.py runs it) and is not part of the key."""
+    from hydra.utils import instantiate
+
+    spec, cyclegan, reference, entry = built
+    compiled: list[str] = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(type(self).__name__))
+    fast = ensure_warmup({**spec, "cache_dir": str(tmp_path), "compile": True}, cyclegan, reference, CPU, batch_size=4)
+    assert fast.key == entry.key and fast.record["training"]["compile"] is True
+    assert entry.record["training"]["compile"] is False
+    generator, discriminator = (type(instantiate(cyclegan[name])).__name__ for name in ("gen_s2t", "disc_s"))
+    assert sorted(c for c in compiled if c != "Identity") == sorted([generator, generator, discriminator, discriminator])
 
 
 def test_a_damaged_cache_is_a_clear_error_never_trained_over(built, tmp_path, monkeypatch):
