@@ -34,17 +34,22 @@ def _method_order(groups: Sequence[GroupSummary], method: str, baseline: str) ->
     return [m for m in (method, baseline) if m in present] + sorted(present - {method, baseline})
 
 
+def _require_groups(groups: Sequence[GroupSummary], names: Sequence[str], option: str) -> None:
+    """A group name an option gives that no group has: an error that lists the groups there are."""
+    present = sorted({g.method for g in groups})
+    for name in names:
+        if name not in present:
+            raise ReportError(f"{option}: no group is named {name!r}; the groups are "
+                              f"{', '.join(present) or 'none (no completed job)'}")
+
+
 def _further_differences(groups: Sequence[GroupSummary], compare: Sequence[tuple[str, str]],
                          metric: str) -> list[tuple[str, str, float, Interval]]:
     """(method, other, real_frac, interval of method − other) for each --compare pair; a name no group has is an
     error that lists the groups there are."""
-    present = sorted({g.method for g in groups})
     rows = []
     for ours, other in compare:
-        for name in (ours, other):
-            if name not in present:
-                raise ReportError(f"--compare {ours}:{other}: no group is named {name!r}; the groups are "
-                                  f"{', '.join(present) or 'none (no completed job)'}")
+        _require_groups(groups, (ours, other), f"--compare {ours}:{other}")
         rows += [(ours, versus, frac, diff) for versus, frac, diff in paired_differences(groups, ours, metric, (other,))]
     return rows
 
@@ -103,11 +108,8 @@ def write_report(sweep_dir: Path | str, *, metric: str = "mIoU", method: str = "
     differences = paired_differences(groups, method, metric, comparators_of(method, baseline))
     efficiency = efficiency_estimates(groups, method, baseline, metric)
     further = _further_differences(groups, compare, metric)
-    present = sorted({g.method for g in groups})
     for other in efficiency_against:
-        if other not in present:
-            raise ReportError(f"--efficiency-against {other}: no group is named {other!r}; the groups are "
-                              f"{', '.join(present) or 'none (no completed job)'}")
+        _require_groups(groups, (other,), f"--efficiency-against {other}")
     further_efficiency = [(other, efficiency_estimates(groups, method, other, metric),
                            efficiency_readout(groups, method, other, metric)) for other in efficiency_against]
     ratio_table = [row for spec in ratios for row in ratio_rows(groups, spec, metric)]
