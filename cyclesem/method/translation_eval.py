@@ -1,5 +1,5 @@
 """Scoring a module's G_S→T on the paired set outside a Trainer, with the module's own evaluation step: the
-evaluate command's translation metrics and the warm-up CycleGAN's curve (`cyclesem.method.warmup`)."""
+evaluate command's translation metrics and the warm-up CycleGAN's curve (`cyclesem.method.warmup_training`)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from cyclesem.data import segmentation_dataset
 from cyclesem.method import warmup as warmup_module
+from cyclesem.method import warmup_training
 from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.warmup import (
     CURVE_COLUMNS,
@@ -185,7 +186,7 @@ def test_an_interrupted_warmup_resumes_where_it_stopped_and_ends_as_one_that_nev
     uninterrupted build's weights, bit for bit, and its curve."""
     spec, cyclegan, reference, entry = built
     spec = {**spec, "cache_dir": str(tmp_path)}
-    original = warmup_module.CycleGANWarmup.on_train_batch_end
+    original = warmup_training.CycleGANWarmup.on_train_batch_end
 
     def killed_after_batch_2(self, *args):
         original(self, *args)
@@ -193,15 +194,15 @@ def test_an_interrupted_warmup_resumes_where_it_stopped_and_ends_as_one_that_nev
             raise RuntimeError("killed")
 
     with monkeypatch.context() as patch:
-        patch.setattr(warmup_module.CycleGANWarmup, "on_train_batch_end", killed_after_batch_2)
+        patch.setattr(warmup_training.CycleGANWarmup, "on_train_batch_end", killed_after_batch_2)
         with pytest.raises(RuntimeError, match="killed"):
             ensure_warmup(spec, cyclegan, reference, CPU, batch_size=4)
     directory = tmp_path / entry.key
     assert (directory / PARTIAL_FILE).is_file() and not (directory / RECORD_FILE).exists()
     assert torch.load(directory / PARTIAL_FILE, weights_only=True)["train_batches"] == 2
     trained: list[int] = []
-    original_step = warmup_module.CycleGANWarmup.training_step
-    monkeypatch.setattr(warmup_module.CycleGANWarmup, "training_step",
+    original_step = warmup_training.CycleGANWarmup.training_step
+    monkeypatch.setattr(warmup_training.CycleGANWarmup, "training_step",
                         lambda self, batch, i: (trained.append(i), original_step(self, batch, i))[1])
     resumed = ensure_warmup(spec, cyclegan, reference, CPU, batch_size=4)
     assert trained == [0, 1]  # batches 3 and 4 only
