@@ -215,3 +215,21 @@ def test_real_frac_study_warm_adds_the_warm_arm_to_the_v2_studys_records(tmp_pat
     cfg = compose_config("train", ["+experiment=real_frac_study_warm", "method=cyclesem_warm"], tmp_path)
     assert cfg.study.dir == "experiments/real_frac_study" and cfg.data.prepare.palette_shift == 1.0
     assert cfg.model.warm_start is True and cfg.threads == 1
+
+
+@pytest.mark.parametrize("preset", ["gap_study", "real_frac_study_warm"])
+def test_the_warm_study_presets_read_the_committed_cache_their_warmup_command_writes(preset, tmp_path):
+    """The warm studies read their reference segmenter and warm-ups from experiments/domain_gap/cache (committed with
+    the records, so every job on any machine scores against one reference and loads one warm-up per seed), which
+    the warm-up command in the preset's header writes; a smoke preset after it keeps its caches with its pair."""
+    header = (REPO / f"conf/experiment/{preset}.yaml").read_text().splitlines()
+    line = next(ln for ln in header if ln.lstrip("# ").startswith("python -m cyclesem.warmup "))
+    overrides = line.split("python -m cyclesem.warmup", 1)[1].split("  #", 1)[0].split()
+    assert "paths.cache_dir=experiments/domain_gap/cache" in overrides
+    command = compose_config("warmup", overrides, tmp_path)
+    job = compose_config("train", [f"+experiment={preset}", "method=cyclesem_warm", "data.real_frac=0.1"], tmp_path)
+    assert job.warmup.cache_dir == command.warmup.cache_dir == "experiments/domain_gap/cache/warmup"
+    assert job.reference.cache_dir == command.reference.cache_dir == "experiments/domain_gap/cache/reference"
+    assert job.data.prepare.root == command.data.prepare.root
+    smoke = compose_config("train", [f"+experiment=[{preset},smoke]", "paths.data_dir=/tmp/d"], tmp_path)
+    assert smoke.warmup.cache_dir == "/tmp/d/warmup" and smoke.reference.cache_dir == "/tmp/d/reference"

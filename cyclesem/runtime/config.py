@@ -139,6 +139,7 @@ class WarmupConfig:
 @dataclass
 class PathsConfig:
     data_dir: str = "${oc.env:CYCLESEM_DATA_DIR,data}"
+    cache_dir: str = "${paths.data_dir}"  # reference segmenters and warm-ups (<cache_dir>/reference, <cache_dir>/warmup)
     output_dir: str = "${hydra:runtime.output_dir}"
 
 
