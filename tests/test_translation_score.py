@@ -4,6 +4,7 @@ and in a training run's record."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -100,12 +101,17 @@ def test_same_config_reuses_the_cached_reference(built, monkeypatch):
     assert not any(p.requires_grad for p in again.segmenter.parameters()) and not again.segmenter.training
 
 
-def test_a_changed_config_or_pair_version_is_another_key_and_retrains(built, tmp_path, monkeypatch):
+def test_a_changed_config_or_pair_version_is_another_key_and_retrains(built, tmp_path, monkeypatch, capsys, caplog):
     spec, first = built
     calls = counting_trainer(monkeypatch)
     changed = {**spec, "batches": spec["batches"] + 1}
-    other = ensure_reference(changed, CPU)
+    with caplog.at_level(logging.INFO):
+        other = ensure_reference(changed, CPU)
     assert len(calls) == 1 and other.key != first.key and other.directory.parent == first.directory.parent
+    # a build of minutes says what it trains, where, and shows its progress
+    assert (f"training the reference segmenter {other.key} ({spec['batches'] + 1} batches of {spec['batch_size']}) "
+            f"into {other.directory}") in caplog.text
+    assert f"{spec['batches'] + 1}/{spec['batches'] + 1}" in capsys.readouterr().out
     assert (other.directory / WEIGHTS_FILE).is_file() and (first.directory / WEIGHTS_FILE).is_file()
     assert ensure_reference(changed, CPU).key == other.key and len(calls) == 1  # now cached as well
     # where things are is not part of the key; the pair's VERSION and render parameters are

@@ -40,15 +40,16 @@ class SegmenterModule(L.LightningModule):
 
 def pretrain_classifier(classifier: nn.Module, loader: DataLoader, optimizer: Callable[..., torch.optim.Optimizer],
                         *, epochs: int, class_weight: Tensor | None = None, accelerator: str = "auto",
-                        devices: int | list[int] = 1, max_batches: int | None = None,
+                        devices: int | list[int] = 1, max_batches: int | None = None, progress: bool = False,
                         **trainer_kwargs: Any) -> list[float]:
     """Fit `classifier` on `loader` for `epochs` (at most `max_batches` per epoch), then freeze it in eval
     mode. One device (`devices`: 1, or ``[index]`` of a GPU), no logger, no checkpoints: the joint run's
-    checkpoints hold the result. Returns the mean loss of each epoch."""
+    checkpoints hold the result; `progress` shows Lightning's progress bar (for a fit that takes minutes).
+    Returns the mean loss of each epoch."""
     classifier.requires_grad_(True).train()
     stage = SegmenterModule(classifier, optimizer, class_weight)
     trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=devices, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                         num_sanity_val_steps=0, limit_train_batches=max_batches, **trainer_kwargs)
     trainer.fit(stage, train_dataloaders=loader)
     classifier.requires_grad_(False).eval()

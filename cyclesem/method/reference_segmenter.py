@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -197,7 +198,7 @@ def train_reference(spec: Mapping[str, Any], device: torch.device) -> tuple[nn.M
                         sampler=EpochSampler(len(train_set), batches * batch_size, spec["seed"]))
     losses = pretrain_classifier(segmenter, loader, instantiate(spec["optimizer"]), epochs=1,
                                  class_weight=class_weight, accelerator=device.type,
-                                 devices=[device.index] if device.index is not None else 1)
+                                 devices=[device.index] if device.index is not None else 1, progress=True)
     wall_time = time.time() - started
     training = {"command": command_line(), "wall_time_s": round(wall_time, 1),
                 "device": str(device), "threads": torch.get_num_threads(), "train_images": len(train_set),
@@ -234,6 +235,8 @@ def ensure_reference(spec: Mapping[str, Any], device: torch.device, *, train: bo
                 if spec.get("checkpoint") is not None:
                     record["checkpoint"] = str(Path(spec["checkpoint"]).expanduser().absolute())
                 else:
+                    rank_zero_info(f"training the reference segmenter {key} ({spec['batches']} batches of "
+                                   f"{spec['batch_size']}) into {directory}")
                     trained, record["training"] = train_reference(spec, device)
                     state = trained.state_dict()
                     atomic_write(directory / WEIGHTS_FILE, lambda f: torch.save(state, f))
