@@ -20,6 +20,7 @@ from cyclesem.data.paired import PairedImages
 from cyclesem.data.synthetic.pair import ensure_synthetic_pair
 from cyclesem.data.transforms import eval_transform
 from cyclesem.method import reference_segmenter as reference_module
+from cyclesem.method.cache_files import machine_record
 from cyclesem.method.module import CycleSemModule
 from cyclesem.method.reference_segmenter import (
     RECORD_FILE,
@@ -91,6 +92,7 @@ def counting_trainer(monkeypatch) -> list[dict]:
 def test_same_config_reuses_the_cached_reference(built, monkeypatch):
     spec, first = built
     assert "training" in first.record and first.record["training"]["batches"] == spec["batches"]
+    assert first.record["training"]["machine"] == machine_record()  # another CPU model builds other anchors
     weights = first.directory / WEIGHTS_FILE
     written = weights.stat().st_mtime_ns
     calls = counting_trainer(monkeypatch)

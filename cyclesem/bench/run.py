@@ -20,8 +20,9 @@ from omegaconf import DictConfig, OmegaConf
 from cyclesem.bench.loader import loader_throughput
 from cyclesem.bench.steps import BenchSettings, measure_variant, variant_named
 from cyclesem.bench.table import print_report
+from cyclesem.method.cache_files import cpu_model
 from cyclesem.runtime.device import resolve_device
-from cyclesem.study.run_record import cpu_model, environment_record
+from cyclesem.study.run_record import environment_record
 
 # what the issue checks (reported, not enforced)
 JOINT_OVER_NAIVE_MAX = 0.9  # joint step seconds ≤ 0.9 × naive step seconds

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from cyclesem.study.run_record import cpu_model
+from cyclesem.method.cache_files import cpu_model
 
 SCHEMA_VERSION = 1
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # cyclesem/, one folder above this file

@@ -1,14 +1,18 @@
 """Files of the on-disk caches built once and shared by runs (the reference segmenter, the warm-up CycleGAN):
-atomic writes, the JSON form their keys hash, and the command line that built an entry."""
+atomic writes, the JSON form their keys hash, and the command line and machine that built an entry (also what a
+study's job record says of its machine)."""
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+import torch
 
 
 def plain(node: Any) -> Any:
@@ -59,3 +63,22 @@ def command_line() -> str:
     except ValueError:
         head = script.name
     return " ".join([head, *sys.argv[1:]])
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, else what platform reports): float results on a CPU can
+    differ between CPU models, so a record says which one computed it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_record() -> dict[str, Any]:
+    """Which hardware computed a run: the same seed and thread count reproduce a run's scores exactly only on
+    the same CPU model and kernel set (experiments/real_frac_study/README.md, chunk 9)."""
+    return {"cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}

@@ -47,7 +47,14 @@ from cyclesem.data.image_io import DatasetError
 from cyclesem.data.labels import NUM_CLASSES
 from cyclesem.data.paired import PairedImages
 from cyclesem.data.resumable import EpochSampler, SeededSamples
-from cyclesem.method.cache_files import atomic_write, command_line, plain, read_record, write_json
+from cyclesem.method.cache_files import (
+    atomic_write,
+    command_line,
+    machine_record,
+    plain,
+    read_record,
+    write_json,
+)
 from cyclesem.method.losses import class_weights_from_counts
 from cyclesem.method.metrics import SegmentationMetrics
 from cyclesem.method.pretrain import pretrain_classifier
@@ -200,7 +207,7 @@ def train_reference(spec: Mapping[str, Any], device: torch.device) -> tuple[nn.M
                                  class_weight=class_weight, accelerator=device.type,
                                  devices=[device.index] if device.index is not None else 1, progress=True)
     wall_time = time.time() - started
-    training = {"command": command_line(), "wall_time_s": round(wall_time, 1),
+    training = {"command": command_line(), "wall_time_s": round(wall_time, 1), "machine": machine_record(),
                 "device": str(device), "threads": torch.get_num_threads(), "train_images": len(train_set),
                 "batches": batches, "mean_loss": round(losses[0], 4) if losses else None,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

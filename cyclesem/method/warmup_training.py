@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from cyclesem.data.resumable import EpochSampler, SeededSamples
-from cyclesem.method.cache_files import command_line
+from cyclesem.method.cache_files import command_line, machine_record
 from cyclesem.method.module import CycleSemModule
 from cyclesem.method.nonfinite import BufferSnapshot
 from cyclesem.method.options import SemanticClassifier
@@ -230,7 +230,8 @@ def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference
         trainer.fit(module, train_dataloaders=loader)
     state = {f"{name}.{k}": v.detach().cpu() for name, network in networks_of(module).items()
              for k, v in network.state_dict().items()}
-    training = {"command": command_line(), "device": str(device), "threads": torch.get_num_threads(),
+    training = {"command": command_line(), "machine": machine_record(), "device": str(device),
+                "threads": torch.get_num_threads(),
                 "compile": bool(spec.get("compile", False)),
                 "source_images": len(source_set), "target_images": len(target_set),
                 "paired_images": len(paired) if scored else 0,

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from cyclesem.data.synthetic.pair import VERSION as PAIR_VERSION
 from cyclesem.data.synthetic.pair import rendering_digest
+from cyclesem.method.cache_files import machine_record
 from cyclesem.method.options import MethodOptions, SemanticClassifier
 
 PACKAGES = ("cyclesem", "torch", "torchvision", "lightning", "hydra-core", "torchmetrics", "albumentations", "wandb")
@@ -112,25 +111,6 @@ def git_commit() -> str | None:
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo on Linux, else what platform reports): float results on a CPU can
-    differ between CPU models, so a record says which one computed it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_record() -> dict[str, Any]:
-    """Which hardware computed a run: the same seed and thread count reproduce a run's scores exactly only on
-    the same CPU model and kernel set (experiments/real_frac_study/README.md, chunk 9)."""
-    return {"cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def environment_record(seed: int) -> dict[str, Any]:

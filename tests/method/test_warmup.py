@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from cyclesem.data import segmentation_dataset
 from cyclesem.method import warmup as warmup_module
 from cyclesem.method import warmup_training
+from cyclesem.method.cache_files import machine_record
 from cyclesem.method.reference_segmenter import translation_reference
 from cyclesem.method.warmup import (
     CURVE_COLUMNS,
@@ -90,6 +91,7 @@ def test_warmup_trains_without_labels_and_writes_weights_record_and_curve(built)
     record = entry.record
     assert record["batches_trained"] == spec["batches"] == 4 and not record["stopped_early"]
     assert record["training"]["source_images"] == 12 and record["training"]["target_images"] == 12
+    assert record["training"]["machine"] == machine_record()  # another CPU model builds other weights
     # before the first batch, every eval_every = 2 batches, and after the last
     assert [p["batch"] for p in record["curve"]] == [0, 2, 4]
     floor, ceiling = record["reference"]["floor"], record["reference"]["ceiling"]
