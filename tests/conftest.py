@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
@@ -123,3 +124,13 @@ def smoke_checkpoint(tmp_path_factory, data_dir) -> Path:
 
     record = train(compose_train(["data.real_frac=0.5"], tmp_path_factory.mktemp("smoke_run"), data_dir))
     return Path(record["last_checkpoint"])
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """Every test starts with the thread count the suite started with: a command run in-process sets torch's
+    (the study presets' threads=1), and a model's numerics depend on it, so a leaked count would make a later
+    test's result depend on which tests ran before it."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

@@ -36,13 +36,18 @@ REPORTS = {
                                    "--compare", "baseline/0.3/none:baseline/0.0/none",
                                    "--compare", "baseline/0.3/pavement:baseline/0.3/none",
                                    "--compare", "cyclesem/0.3/pavement:cyclesem/0.0/none"],
+    Path("experiments/domain_gap/gap_study/interim_10pct"): ["--group-by", "method,palette_shift",
+                                                             "--method", "oracle/0.25", "--baseline", "baseline/0.25",
+                                                             "--compare", "target_only/0.25:baseline/0.25"],
 }
 
 
 def copy_records(tmp: Path) -> None:
-    """The study's and its questions' runs/*.json under ``tmp`` at the same relative paths (reports name them)."""
-    for runs in (REPO / STUDY).glob("**/runs"):
-        shutil.copytree(runs, tmp / runs.relative_to(REPO))
+    """The study's and its questions' runs/*.json, and every other report folder's, under ``tmp`` at the same
+    relative paths (reports name them)."""
+    for runs in {*(REPO / STUDY).glob("**/runs"), *(REPO / folder / "runs" for folder in REPORTS)}:
+        if runs.is_dir():
+            shutil.copytree(runs, tmp / runs.relative_to(REPO), dirs_exist_ok=True)
 
 
 @pytest.mark.parametrize("folder", list(REPORTS), ids=str)
