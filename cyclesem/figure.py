@@ -22,15 +22,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
-from cyclesem.data.visualize import colorize, image_grid, save_png, to_uint8_image
+from cyclesem.data.visualize import colorize, evenly_spaced, image_grid, save_png, to_uint8_image
 from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
 from cyclesem.runtime.config import CONF_DIR
 from cyclesem.runtime.device import resolve_device
 from cyclesem.runtime.errors import exit_on_user_error
-
-
-def evenly_spaced(count: int, size: int) -> list[int]:
-    return np.unique(np.linspace(0, size - 1, min(count, size)).round()).astype(int).tolist()
 
 
 def dataset_from_node(node: dict[str, Any], **overrides: Any):

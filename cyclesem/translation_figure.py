@@ -27,8 +27,8 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from cyclesem.data.image_io import DatasetError
-from cyclesem.data.visualize import image_grid, save_png, to_uint8_image
-from cyclesem.figure import dataset_from_node, eval_source_node, evenly_spaced, fit_panel
+from cyclesem.data.visualize import evenly_spaced, image_grid, save_png, to_uint8_image
+from cyclesem.figure import dataset_from_node, eval_source_node, fit_panel
 from cyclesem.method.module import CHECKPOINT_KEY
 from cyclesem.runtime.checkpoint import CheckpointError, build_module, load_checkpoint, stored_data_config
 from cyclesem.runtime.config import CONF_DIR

@@ -23,6 +23,7 @@ from cyclesem.method.warmup import (
     CURVE_FILE,
     CYCLEGAN_KEYS,
     RECORD_FILE,
+    TRANSLATIONS_FILE,
     cyclegan_config,
     ensure_warmup,
 )
@@ -70,6 +71,8 @@ def build_warmup(cfg: DictConfig) -> dict[str, Any]:
             f"{k} {point[k]:.4f}" for k in ("translation_score", "translation_gain", "translation_l1", "g_cycle")
             if point.get(k) is not None))
     print(f"curve: {entry.directory / CURVE_FILE}")
+    if (entry.directory / TRANSLATIONS_FILE).is_file():
+        print(f"translations: {entry.directory / TRANSLATIONS_FILE}")
     return record
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclesem.figure import evenly_spaced
+from cyclesem.data.visualize import evenly_spaced
 from cyclesem.method.module import CHECKPOINT_KEY
 from cyclesem.runtime.checkpoint import CheckpointError, load_checkpoint, stored_data_config
 from cyclesem.runtime.config import ConfigError

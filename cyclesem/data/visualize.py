@@ -1,4 +1,5 @@
-"""Mask colouring, image conversion, panel grids and PNG writing (including Cityscapes label-id PNGs)."""
+"""Mask colouring, image conversion, panel grids, labelled rows and PNG writing (including Cityscapes label-id
+PNGs)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,35 @@ def image_grid(rows: list[list[np.ndarray]], titles: list[str] | None = None) ->
             y = top + r * (height + 1)
             grid[y : y + height, x : x + width] = row[c]
     return grid
+
+
+def evenly_spaced(count: int, size: int) -> list[int]:
+    """Up to `count` distinct indices spread evenly over ``range(size)``, first and last included."""
+    return np.unique(np.linspace(0, size - 1, min(count, size)).round()).astype(int).tolist()
+
+
+def text_panel(text: str, height: int, width: int) -> np.ndarray:
+    """A black (height, width, 3) uint8 panel with `text` (lines split on newlines) in white, top left."""
+    panel = Image.new("RGB", (width, height), (0, 0, 0))
+    ImageDraw.Draw(panel).multiline_text((3, 3), text.replace("→", "->"), font=ImageFont.load_default(),
+                                         fill=(255, 255, 255), spacing=2)
+    return np.asarray(panel)  # text wider or taller than the panel is clipped
+
+
+def labelled_rows(rows: list[tuple[str, np.ndarray]], label_width: int = 84) -> np.ndarray:
+    """Stack equal-size (H, W, 3) uint8 strips (e.g. `image_grid` rows) with a text label left of each, 1-px white
+    separators between rows and between label and strip."""
+    if not rows:
+        raise ValueError("labelled_rows needs at least one row")
+    shape = rows[0][1].shape
+    for label, strip in rows:
+        if strip.shape != shape or strip.dtype != np.uint8 or strip.ndim != 3:
+            raise ValueError(f"labelled_rows strip {label!r} is {strip.dtype} {strip.shape}; expected uint8 {shape}")
+    separator = np.full((shape[0], 1, 3), _SEPARATOR, dtype=np.uint8)
+    lines = [np.concatenate([text_panel(label, shape[0], label_width), separator, strip], axis=1)
+             for label, strip in rows]  # each (H, label_width + 1 + W, 3)
+    gap = np.full((1, lines[0].shape[1], 3), _SEPARATOR, dtype=np.uint8)
+    return np.concatenate([part for line in lines for part in (line, gap)][:-1], axis=0)
 
 
 def save_png(array: np.ndarray, path: str | Path) -> None:

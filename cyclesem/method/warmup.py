@@ -14,7 +14,10 @@ pool_size / batch_size batches).
 Cached in ``<cache_dir>/<key>/``: ``cyclegan.pt`` (one plain state dict, the module's keys of the four networks:
 ``gen_s2t.*``, ``gen_t2s.*``, ``disc_s.*``, ``disc_t.*``; loads with ``torch.load(weights_only=True)``),
 ``warmup.json`` (key, key inputs, batches trained, whether it stopped early, the curve, the reference's anchors,
-how and where it was built) and ``curve.csv`` (the curve, rewritten at every evaluation while it trains). The key
+how and where it was built), ``curve.csv`` (the curve, rewritten at every evaluation while it trains) and
+``translations.png`` (with a paired set: `SAMPLE_IMAGES` source images spread over it, G_S→T of them at every point
+of the curve, one row each with its batch and score, and their perfect translations; rebuilt at every evaluation from
+one strip per point in ``translations/``, which goes once the entry is complete). The key
 hashes what the warm-up *is*: the pair (its manifest's version and render parameters; the names of the images
 read, so a real dataset's too), the reference that scores the curve (its key), the CycleGAN config above, and the
 warm-up's own seed, budget, batch size, training transforms (crop, flip), evaluation cadence and patience. Same
@@ -35,16 +38,21 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from filelock import FileLock
 from hydra.utils import instantiate
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from PIL import Image
+from torch.utils.data import Dataset
 
+from cyclesem.data.visualize import evenly_spaced, image_grid, labelled_rows, to_uint8_image
 from cyclesem.method.cache_files import atomic_write, plain, read_record, write_json
 from cyclesem.method.module import CycleSemModule
 from cyclesem.method.reference_segmenter import (
@@ -59,6 +67,8 @@ from cyclesem.method.warmup_training import CURVE_COLUMNS, NETWORKS, networks_of
 from cyclesem.models.segmenter import WeightsFileError, load_weights
 
 RECORD_FILE, WEIGHTS_FILE, CURVE_FILE, PARTIAL_FILE = "warmup.json", "cyclegan.pt", "curve.csv", "partial.pt"
+TRANSLATIONS_FILE, STRIPS_DIR = "translations.png", "translations"
+SAMPLE_IMAGES = 4  # paired source images translated at every evaluation (translations.png)
 # the model.* keys the warm-up trains with (and a warm-started job must share, or it gets another warm-up)
 CYCLEGAN_KEYS = (*NETWORKS, "optimizer_g", "optimizer_d", "gan_mode", "pool_size", "disc_noise")
 LOSS_KEYS = ("gan", "cycle", "identity")
@@ -216,15 +226,66 @@ def _build(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference_spec:
 
     def write_partial(state: dict[str, Any]) -> None:
         atomic_write(directory / PARTIAL_FILE, lambda f: torch.save({"key": key, **state}, f))
+
+    samples = _samples(paired) if paired is not None else None
+    strips = directory / STRIPS_DIR
+
+    def write_strip(batch: int, translated: torch.Tensor) -> None:
+        strips.mkdir(exist_ok=True)
+        _write_png(strips / f"batch_{batch:07d}.png", _strip(translated))
+
+    def write_point(curve: list[dict[str, Any]]) -> None:
+        write_curve(curve)
+        if samples is not None:
+            _write_png(directory / TRANSLATIONS_FILE, _translations_figure(curve, strips, *samples))
+
     state, trained = train_warmup(spec, cyclegan, reference, paired, device, eval_batch_size=batch_size,
-                                  resume=resume, on_point=write_curve, on_checkpoint=write_partial)
+                                  resume=resume, on_point=write_point, on_checkpoint=write_partial,
+                                  sample_images=None if samples is None else samples[0],
+                                  on_translations=None if samples is None else write_strip)
     atomic_write(directory / WEIGHTS_FILE, lambda f: torch.save(state, f))
     anchors = None if reference is None else {"key": reference.key, "floor": reference.floor,
                                               "ceiling": reference.ceiling}
     record = {"key": key, "key_inputs": inputs, **trained, "reference": anchors}
     write_json(directory / RECORD_FILE, record)  # last: marks the entry complete
     (directory / PARTIAL_FILE).unlink(missing_ok=True)
+    shutil.rmtree(strips, ignore_errors=True)  # translations.png holds them all
     return record
+
+
+# ----------------------------------------------------------------- the translations figure
+def _samples(paired: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`SAMPLE_IMAGES` source images spread evenly over the paired set (n, 3, H, W), and their perfect translations
+    (the paired renders; None when the set has none)."""
+    items = [paired[i] for i in evenly_spaced(SAMPLE_IMAGES, len(paired))]
+    source = torch.stack([item["source_image"] for item in items])
+    perfect = torch.stack([item["paired_image"] for item in items]) if all("paired_image" in i for i in items) else None
+    return source, perfect
+
+
+def _strip(images: torch.Tensor) -> np.ndarray:
+    """A batch (n, 3, H, W) in [-1, 1] as one row of panels (H, n·(W + 1) − 1, 3) uint8."""
+    return image_grid([[to_uint8_image(image) for image in images]])
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda f: Image.fromarray(array).save(f, format="PNG"))
+
+
+def _translations_figure(curve: list[dict[str, Any]], strips: Path, source: torch.Tensor,
+                         perfect: torch.Tensor | None) -> np.ndarray:
+    """The source images, G_S→T of them at every point of the curve whose strip is on disk (labelled with its batch
+    and score), and their perfect translations, one row each."""
+    rows = [("source", _strip(source))]
+    for point in curve:
+        path = strips / f"batch_{point['batch']:07d}.png"
+        if path.is_file():
+            score = point.get("translation_score")
+            label = f"batch {point['batch']}" + ("" if score is None else f"\nscore {score:.3f}")
+            rows.append((label, np.asarray(Image.open(path).convert("RGB"))))
+    if perfect is not None:
+        rows.append(("perfect\ntranslation", _strip(perfect)))
+    return labelled_rows(rows)
 
 
 def read_warmup(directory: str | Path) -> CachedWarmup:

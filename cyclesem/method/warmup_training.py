@@ -5,7 +5,8 @@ The warm-up trains the run's CycleGAN (``model.gen_*``, ``disc_*``, ``optimizer_
 identity, no segmenter, no semantic term, no label: every source and every target train image is read without its
 label — for ``warmup.batches`` batches at constant learning rates. Every ``warmup.eval_every`` batches (and before
 the first and after the last) it scores G_S→T on the paired set with the translation score (`translation_score.py`,
-the reference of `reference_segmenter.py`) into a curve, so one can see where the score stops rising; with
+the reference of `reference_segmenter.py`) into a curve, so one can see where the score stops rising, and translates
+a few fixed source images (``sample_images``) so one can see why; with
 ``warmup.patience`` it stops once the score has not improved for that many evaluations. The weights returned are
 the last ones, never the best-scoring: the score's reference was trained on labelled target images, and picking
 weights by it would let those labels in.
@@ -74,13 +75,15 @@ class CycleGANWarmup(CycleSemModule):
                  eval_every: int, patience: int | None = None,
                  on_point: Callable[[list[dict[str, Any]]], None] | None = None,
                  on_checkpoint: Callable[[dict[str, Any]], None] | None = None, resume: dict[str, Any] | None = None,
-                 **options: Any) -> None:
+                 sample_images: torch.Tensor | None = None,
+                 on_translations: Callable[[int, torch.Tensor], None] | None = None, **options: Any) -> None:
         # the module wants a segmenter and its optimizer factory: an identity stands in, never called or stepped
         super().__init__(segmenter=nn.Identity(), optimizer_seg=optimizer_g, gen_s2t=gen_s2t, gen_t2s=gen_t2s,
                          disc_s=disc_s, disc_t=disc_t, optimizer_g=optimizer_g, optimizer_d=optimizer_d,
                          reference=reference, semantic_classifier=SemanticClassifier.none, **options)
         self.paired_loader, self.batches, self.eval_every, self.patience = paired_loader, batches, eval_every, patience
         self.on_point, self.on_checkpoint, self.resume = on_point, on_checkpoint, resume
+        self.sample_images, self.on_translations = sample_images, on_translations  # (n, 3, H, W) in [-1, 1]
         self.curve: list[dict[str, Any]] = []
         self.best_score, self.since_best, self.stopped_early = float("-inf"), 0, False
         self.started, self.elapsed = time.time(), 0.0  # elapsed: wall time of the builds before a resume
@@ -144,9 +147,19 @@ class CycleGANWarmup(CycleSemModule):
             if self.on_checkpoint is not None and self.train_batches < self.batches and not self.stopped_early:
                 self.on_checkpoint(self.resume_state())
 
+    @torch.no_grad()
+    def translate_samples(self) -> torch.Tensor:
+        """G_S→T(`sample_images`) (n, 3, H, W) on the CPU, in eval mode and eager (a compiled generator would compile
+        again for this batch size); draws no random number, so the training that follows is unchanged."""
+        self.eval()
+        with torch.compiler.set_stance("force_eager"):
+            return self.gen_s2t(self.sample_images.to(self.device)).cpu()  # sizes as eval_step translates them
+
     def evaluate(self) -> None:
         """One point of the curve; asks the Trainer to stop after `patience` evaluations without a better score."""
         scores = translation_scores(self, self.paired_loader, self.device) if self.paired_loader is not None else {}
+        if self.sample_images is not None and self.on_translations is not None:
+            self.on_translations(self.train_batches, self.translate_samples())
         self.train()
         point = {"batch": self.train_batches, **scores, **self.train_means.compute_and_reset(),
                  "wall_time_s": round(time.time() - self.started, 1)}
@@ -188,12 +201,15 @@ def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference
                  paired: Dataset | None, device: torch.device, *, eval_batch_size: int = 32,
                  resume: dict[str, Any] | None = None,
                  on_point: Callable[[list[dict[str, Any]]], None] | None = None,
-                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None
+                 on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+                 sample_images: torch.Tensor | None = None,
+                 on_translations: Callable[[int, torch.Tensor], None] | None = None
                  ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Train the CycleGAN of `cyclegan` on ``spec``'s unlabelled train sets for ``spec["batches"]`` batches (fewer
     with ``patience``), scoring it on `paired` with `reference` (no score without them); `on_point` gets the curve
     after every evaluation, `on_checkpoint` the state a resumed build continues from (`CycleGANWarmup.resume_state`)
-    after every evaluation but the last, and `resume` is such a state to continue from. Seeded with
+    after every evaluation but the last, and `resume` is such a state to continue from; `on_translations` gets
+    G_S→T(`sample_images`) at every evaluation (`CycleGANWarmup`). Seeded with
     ``spec["seed"]``: the same inputs on the same device and thread count give the same weights, resumed or not.
     Returns the four networks' state dict (the module's keys, on the CPU) and the record's training fields."""
     started = time.time()
@@ -221,6 +237,7 @@ def train_warmup(spec: Mapping[str, Any], cyclegan: Mapping[str, Any], reference
                             patience=spec.get("patience"), loss=dict(cyclegan["loss"]), gan_mode=cyclegan["gan_mode"],
                             pool_size=cyclegan["pool_size"], disc_noise=cyclegan["disc_noise"],
                             on_point=on_point, on_checkpoint=on_checkpoint, resume=resume,
+                            sample_images=sample_images, on_translations=on_translations,
                             compile=bool(spec.get("compile", False)))
     trainer = L.Trainer(max_epochs=1, accelerator=device.type, devices=[device.index] if device.index is not None else 1,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,

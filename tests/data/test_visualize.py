@@ -3,6 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cyclesem.data import visualize
 from cyclesem.data.visualize import colorize, image_grid, save_label_png, save_png, to_uint8_image
 
 # trainIds road, car / ignore, bicycle
@@ -72,3 +73,20 @@ def test_save_label_png_writes_cityscapes_label_ids(tmp_path):
     assert np.array_equal(np.asarray(Image.open(tmp_path / "train_ids.png")), MASK)
     with pytest.raises(ValueError, match="19"):
         save_label_png(np.array([[19]]), tmp_path / "bad.png")
+
+
+def test_labelled_rows_puts_a_text_label_left_of_each_strip():
+    strips = [np.full((20, 30, 3), value, dtype=np.uint8) for value in (40, 90)]
+    grid = visualize.labelled_rows([("batch 0\nscore 0.1", strips[0]), ("perfect", strips[1])], label_width=50)
+    assert grid.shape == (20 + 1 + 20, 50 + 1 + 30, 3)
+    assert (grid[:20, 51:] == 40).all() and (grid[21:, 51:] == 90).all()
+    assert (grid[20] == 255).all() and (grid[:, 50] == 255).all()  # white separators
+    label = grid[:20, :50]
+    assert label.max() > 200 and (label == 0).mean() > 0.5  # white (antialiased) text on black
+    with pytest.raises(ValueError, match="labelled_rows strip 'perfect' is uint8 \\(10, 30, 3\\)"):
+        visualize.labelled_rows([("a", strips[0]), ("perfect", strips[1][:10])])
+
+
+def test_evenly_spaced_takes_first_and_last_and_never_repeats():
+    assert visualize.evenly_spaced(4, 64) == [0, 21, 42, 63]
+    assert visualize.evenly_spaced(4, 2) == [0, 1]

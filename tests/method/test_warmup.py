@@ -8,11 +8,14 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
+from PIL import Image
 
 from cyclesem.data import segmentation_dataset
+from cyclesem.data.visualize import to_uint8_image
 from cyclesem.method import warmup as warmup_module
 from cyclesem.method import warmup_training
 from cyclesem.method.cache_files import machine_record
@@ -23,6 +26,9 @@ from cyclesem.method.warmup import (
     NETWORKS,
     PARTIAL_FILE,
     RECORD_FILE,
+    SAMPLE_IMAGES,
+    STRIPS_DIR,
+    TRANSLATIONS_FILE,
     WEIGHTS_FILE,
     WarmupCacheError,
     cyclegan_config,
@@ -114,6 +120,38 @@ def test_warmup_trains_without_labels_and_writes_weights_record_and_curve(built)
     assert cyclegan["loss"] == {"gan": 1.0, "cycle": 10.0, "identity": 0.5}
 
 
+def rows_of(figure_path: Path, height: int) -> list[np.ndarray]:
+    """The image rows of translations.png (label column cut off), each (height, width, 3)."""
+    figure = np.asarray(Image.open(figure_path).convert("RGB"))
+    return [figure[y : y + height, 85:] for y in range(0, figure.shape[0], height + 1)]
+
+
+def test_the_warmup_shows_its_translations_at_every_point_of_the_curve(built, data_dir):
+    """translations.png: the paired set's source images, G_S→T of them at batches 0, 2 and 4, and the paired renders,
+    one row each; the per-point strips it was rebuilt from are gone once the entry is complete."""
+    from hydra.utils import instantiate
+
+    spec, cyclegan, _, entry = built
+    assert not (entry.directory / STRIPS_DIR).exists()
+    paired = instantiate(compose_config("warmup", ["+experiment=smoke", f"paths.data_dir={data_dir}"]).data.paired)()
+    first = paired[0]
+    height, width = first["source_image"].shape[-2:]
+    rows = rows_of(entry.directory / TRANSLATIONS_FILE, height)
+    assert len(rows) == 2 + len(entry.record["curve"]) == 5
+    assert all(row.shape == (height, SAMPLE_IMAGES * (width + 1) - 1, 3) for row in rows)
+    source, *translated, perfect = rows
+    assert np.array_equal(source[:, :width], to_uint8_image(first["source_image"]))
+    assert np.array_equal(perfect[:, :width], to_uint8_image(first["paired_image"]))
+    # the last row is the cached generator's output; training moved it away from batch 0's
+    state = torch.load(entry.directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    generator = instantiate(cyclegan["gen_s2t"])
+    generator.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("gen_s2t.")})
+    with torch.no_grad():
+        last = to_uint8_image(generator.eval()(first["source_image"][None])[0])
+    assert np.abs(translated[-1][:, :width].astype(int) - last.astype(int)).max() <= 1  # PNG of the same tensor
+    assert not np.array_equal(translated[0], translated[-1])
+
+
 def test_the_same_inputs_reuse_the_cache_without_training(built, monkeypatch):
     spec, cyclegan, reference, entry = built
     weights = entry.directory / WEIGHTS_FILE
@@ -202,6 +240,7 @@ def test_an_interrupted_warmup_resumes_where_it_stopped_and_ends_as_one_that_nev
     directory = tmp_path / entry.key
     assert (directory / PARTIAL_FILE).is_file() and not (directory / RECORD_FILE).exists()
     assert torch.load(directory / PARTIAL_FILE, weights_only=True)["train_batches"] == 2
+    assert sorted(p.name for p in (directory / STRIPS_DIR).iterdir()) == ["batch_0000000.png", "batch_0000002.png"]
     trained: list[int] = []
     original_step = warmup_training.CycleGANWarmup.training_step
     monkeypatch.setattr(warmup_training.CycleGANWarmup, "training_step",
@@ -215,6 +254,9 @@ def test_an_interrupted_warmup_resumes_where_it_stopped_and_ends_as_one_that_nev
     ours = torch.load(directory / WEIGHTS_FILE, weights_only=True)
     theirs = torch.load(entry.directory / WEIGHTS_FILE, weights_only=True)
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    # the figure kept the killed build's rows (batches 0 and 2) and added the resumed one's
+    assert np.array_equal(np.asarray(Image.open(directory / TRANSLATIONS_FILE)),
+                          np.asarray(Image.open(entry.directory / TRANSLATIONS_FILE)))
 
 
 def test_an_unusable_interrupted_state_is_a_clear_error(built, tmp_path):
