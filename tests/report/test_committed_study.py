@@ -36,9 +36,9 @@ REPORTS = {
                                    "--compare", "baseline/0.3/none:baseline/0.0/none",
                                    "--compare", "baseline/0.3/pavement:baseline/0.3/none",
                                    "--compare", "cyclesem/0.3/pavement:cyclesem/0.0/none"],
-    Path("experiments/domain_gap/gap_study/interim_10pct"): ["--group-by", "method,palette_shift",
-                                                             "--method", "oracle/0.25", "--baseline", "baseline/0.25",
-                                                             "--compare", "target_only/0.25:baseline/0.25"],
+    Path("experiments/domain_gap/gap_study/interim"): ["--group-by", "method,palette_shift",
+                                                       "--method", "oracle/0.25", "--baseline", "baseline/0.25",
+                                                       "--compare", "target_only/0.25:baseline/0.25"],
 }
 
 
