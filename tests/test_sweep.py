@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from cyclesem.report.__main__ import main as report_main
+from cyclesem.runtime.config import validate
 from cyclesem.study.run_record import method_of
 from tests.conftest import REPO, compose_config
 
@@ -215,6 +216,23 @@ def test_real_frac_study_warm_adds_the_warm_arm_to_the_v2_studys_records(tmp_pat
     cfg = compose_config("train", ["+experiment=real_frac_study_warm", "method=cyclesem_warm"], tmp_path)
     assert cfg.study.dir == "experiments/real_frac_study" and cfg.data.prepare.palette_shift == 1.0
     assert cfg.model.warm_start is True and cfg.threads == 1
+
+
+@pytest.mark.parametrize("preset", ["gap_study", "real_frac_study_warm", "real_frac_study"])
+def test_the_study_presets_compile_the_warm_started_arms_and_no_other(preset, tmp_path):
+    """compile's paired check (experiments/domain_gap/compile) came after every other arm had run contiguous: the
+    warm-started arms, all run after it, are compiled; the others keep their records' setting; the command line
+    still decides (the check's compiled twins)."""
+    methods = ["baseline", "target_only", "oracle", "cyclesem", "cyclegan", "cyclesem_unlabeled", "cyclesem_warm",
+               "cyclegan_warm", "cyclesem_warm_unlabeled"]
+    compiled = {}
+    for method in methods:
+        cfg = compose_config("train", [f"+experiment={preset}", f"method={method}"], tmp_path)
+        validate(cfg)
+        compiled[method] = cfg.model.compile
+    assert compiled == {m: m.endswith(("_warm", "_warm_unlabeled")) for m in methods}
+    twin = compose_config("train", [f"+experiment={preset}", "method=cyclesem", "model.compile=true"], tmp_path)
+    assert twin.model.compile is True
 
 
 @pytest.mark.parametrize("preset", ["gap_study", "real_frac_study_warm"])

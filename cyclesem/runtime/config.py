@@ -187,6 +187,11 @@ def jobs_per_machine(threads: int | None) -> int:
     return max(1, (os.cpu_count() or 1) // threads) if threads else 1
 
 
+def is_set(value: Any) -> bool:
+    """Whether an option holds a value (``${is_set:${model.warm_start}}``: the run starts from a warm-up)."""
+    return value is not None
+
+
 def val_interval(max_epochs: int | None, val_points: int | None) -> int:
     """``trainer.check_val_every_n_epoch`` for about ``val_points`` validations with the last after the final
     epoch. Lightning validates after the epochs whose 1-based number is a multiple of the interval and never
@@ -241,6 +246,7 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     OmegaConf.register_new_resolver("jobs_per_machine", jobs_per_machine, replace=True)
     OmegaConf.register_new_resolver("val_interval", val_interval, replace=True)
+    OmegaConf.register_new_resolver("is_set", is_set, replace=True)
     OmegaConf.register_new_resolver("selection_val_batches", selection_val_batches, replace=True)
     OmegaConf.register_new_resolver("synthetic_dir", pair_dir_name, replace=True)
 
