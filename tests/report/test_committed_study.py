@@ -38,7 +38,9 @@ REPORTS = {
                                    "--compare", "cyclesem/0.3/pavement:cyclesem/0.0/none"],
     Path("experiments/domain_gap/gap_study/interim"): ["--group-by", "method,palette_shift",
                                                        "--method", "oracle/0.25", "--baseline", "baseline/0.25",
-                                                       "--compare", "target_only/0.25:baseline/0.25"],
+                                                       "--compare", "target_only/0.25:baseline/0.25",
+                                                       "--compare", "cyclesem/0.25:baseline/0.25",
+                                                       "--compare", "cyclesem/0.25:target_only/0.25"],
     Path("experiments/domain_gap/compile"): ["--group-by", "method,compile", "--method", "cyclesem/True",
                                              "--baseline", "cyclesem/False"],
 }
