@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cyclesem-installed
 ARGS   ?=
+# pytest-xdist workers for make test: one per core of the 2-core CI machine; 0 runs the suite in-process
+TEST_WORKERS ?= 2
 
 .PHONY: install train test test-fast study sweep sweep-low report bench gpu-check lint format docs clean distclean
 
@@ -21,11 +23,11 @@ train: $(STAMP)
 
 ## the whole test suite (what CI runs)
 test: $(STAMP)
-	WANDB_MODE=disabled $(PY) -m pytest -q $(ARGS)
+	WANDB_MODE=disabled $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 ## the suite without tests marked slow
 test-fast: $(STAMP)
-	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" $(ARGS)
+	WANDB_MODE=disabled $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(ARGS)
 
 ## the real-fraction study under the protocol (docs/study.md); resumes from experiments/real_frac_study/runs
 study: $(STAMP)

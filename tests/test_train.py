@@ -211,10 +211,11 @@ def test_full_scale_config_runs_on_tiny_inputs(tmp_path, data_dir, monkeypatch):
 
 
 @pytest.mark.slow
-def test_gpu_speed_options_train_on_cpu(tmp_path, data_dir, monkeypatch, fresh_dynamo):
-    """trainer.precision=bf16-mixed, model.channels_last=true and model.compile=true (torch.compile of every
-    network, inductor on the CPU) together: every network was compiled once, the step ran under bf16 autocast on
-    channels-last weights and trained, and validation and testing scored."""
+def test_compiled_channels_last_networks_train_validate_and_test_on_cpu(tmp_path, data_dir, monkeypatch, fresh_dynamo):
+    """model.compile=true (torch.compile of every network, inductor on the CPU, fp32 as the study's warm-started
+    arms run it) with model.channels_last=true: every network was compiled once, the step trained on channels-last
+    weights, and validation and testing scored. bf16 autocast is tested eagerly above (full_scale) and compiled on
+    the GPU by `make gpu-check` (bench_compile): on this CPU each dtype is one more inductor compile of every graph."""
     compiled: list[str] = []
     original = torch.nn.Module.compile
 
@@ -223,14 +224,13 @@ def test_gpu_speed_options_train_on_cpu(tmp_path, data_dir, monkeypatch, fresh_d
         return original(module, *args, **kwargs)
 
     monkeypatch.setattr(torch.nn.Module, "compile", counting_compile)
-    cfg = compose_train(["trainer.precision=bf16-mixed", "model.channels_last=true", "model.compile=true",
-                         "data.real_frac=0.5", "trainer.fast_dev_run=true"], tmp_path, data_dir)
-    seen, fake_dtypes = capture_build(monkeypatch), record_fake_dtypes(monkeypatch)
+    cfg = compose_train(["model.channels_last=true", "model.compile=true", "data.real_frac=0.5",
+                         "trainer.fast_dev_run=true"], tmp_path, data_dir)
+    seen = capture_build(monkeypatch)
     record = train(cfg)
     assert record["status"] == "completed" and record["train_batches"] == 1
     assert sorted(compiled) == ["PatchDiscriminator", "PatchDiscriminator", "ResnetGenerator", "ResnetGenerator",
                                 "UNet"]
-    assert fake_dtypes == [torch.bfloat16]  # bf16-mixed reached the (compiled) generators
     assert moved(seen, "gen_s2t.") and moved(seen, "disc_t.") and moved(seen, "segmenter.")
     model = seen["model"]
     for net in (model.segmenter, model.gen_s2t, model.disc_t):
